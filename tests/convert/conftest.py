@@ -1,0 +1,5 @@
+"""Checkpoint-converter tests need PyTorch (the optional ``convert`` extra)."""
+
+import pytest
+
+pytest.importorskip("torch")
