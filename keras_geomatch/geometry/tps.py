@@ -1,0 +1,85 @@
+"""Thin-plate spline on a 3×3 grid of control points (SPEC §2).
+
+Convention: θ = [x'_1..x'_9, y'_1..y'_9] are the target → source positions of
+the control points `(TPS_CONTROL_X[i], TPS_CONTROL_Y[i])`, ordered with x
+varying slowest; identity θ = concat(TPS_CONTROL_X, TPS_CONTROL_Y).
+
+A target point p maps to
+    x' = a0 + ax·x + ay·y + Σ_i w_i·U(|p - P_i|²),   U(r²) = r²·log(r²), U(0) = 0,
+with [w; a] = L⁻¹·[x'; 0] and L = [[K + reg_factor·I, P], [Pᵀ, 0]], P = [1, x, y]
+(the same for y). L⁻¹ depends only on the control points and is computed once
+per `reg_factor`, in float64.
+"""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+TPS_CONTROL_X = (-1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
+TPS_CONTROL_Y = (-1.0, 0.0, 1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 1.0)
+TPS_NUM_CONTROL_POINTS = len(TPS_CONTROL_X)
+
+
+def _kernel_np(squared_distance):
+    safe = np.where(squared_distance > 0, squared_distance, 1.0)
+    return safe * np.log(safe)
+
+
+@functools.lru_cache(maxsize=None)
+def tps_system_inverse(reg_factor=0.0):
+    """L⁻¹ of the TPS system, `(12, 12)` float64 numpy array (cached)."""
+    px = np.asarray(TPS_CONTROL_X, dtype=np.float64)
+    py = np.asarray(TPS_CONTROL_Y, dtype=np.float64)
+    n = TPS_NUM_CONTROL_POINTS
+    squared = (px[:, None] - px[None, :]) ** 2 + (py[:, None] - py[None, :]) ** 2
+    k = _kernel_np(squared) + float(reg_factor) * np.eye(n)
+    p = np.stack([np.ones(n), px, py], axis=1)
+    system = np.zeros((n + 3, n + 3))
+    system[:n, :n] = k
+    system[:n, n:] = p
+    system[n:, :n] = p.T
+    inverse = np.linalg.inv(system)
+    inverse.setflags(write=False)
+    return inverse
+
+
+def tps_coefficients(theta, reg_factor=0.0):
+    """Kernel weights and affine part of the TPS given by θ.
+
+    Args:
+        theta: `(batch, 18)` TPS parameters.
+        reg_factor: regularisation added to the kernel matrix.
+
+    Returns:
+        `(coef_x, coef_y)`, each `(batch, 12)` = `[w_1..w_9, a0, ax, ay]`.
+    """
+    n = TPS_NUM_CONTROL_POINTS
+    # Only the first n columns of L⁻¹ matter: the right-hand side is [x'; 0].
+    inverse = tf.constant(tps_system_inverse(reg_factor)[:, :n].T, dtype=theta.dtype)
+    return tf.matmul(theta[:, :n], inverse), tf.matmul(theta[:, n:], inverse)
+
+
+def tps_map_points(theta, points, reg_factor=0.0):
+    """Maps points by the TPS θ.
+
+    Args:
+        theta: `(batch, 18)`.
+        points: `(batch, m, 2)` normalised `(x, y)`.
+        reg_factor: regularisation added to the kernel matrix.
+
+    Returns:
+        `(batch, m, 2)` mapped points.
+    """
+    coef_x, coef_y = tps_coefficients(theta, reg_factor)
+    x, y = points[..., 0:1], points[..., 1:2]
+    control_x = tf.constant(TPS_CONTROL_X, dtype=points.dtype)
+    control_y = tf.constant(TPS_CONTROL_Y, dtype=points.dtype)
+    squared = tf.square(x - control_x) + tf.square(y - control_y)  # (b, m, n)
+    # U(0) = 0 without a NaN gradient at the control points themselves.
+    safe = tf.where(squared > 0, squared, tf.ones_like(squared))
+    kernel = safe * tf.math.log(safe)
+    basis = tf.concat([kernel, tf.ones_like(x), x, y], axis=-1)  # (b, m, n+3)
+    mapped_x = tf.einsum("bmk,bk->bm", basis, coef_x)
+    mapped_y = tf.einsum("bmk,bk->bm", basis, coef_y)
+    return tf.stack([mapped_x, mapped_y], axis=-1)

@@ -1,0 +1,145 @@
+"""The registry of geometric models and the functions everything else calls.
+
+`geometric_model` is one of `GEOMETRIC_MODELS`:
+
+| name         | θ size | θ layout                                  |
+|--------------|--------|-------------------------------------------|
+| `affine`     | 6      | [a11, a12, tx, a21, a22, ty]              |
+| `hom`        | 8      | source positions of the 4 target corners |
+| `hom_matrix` | 9      | the 3×3 matrix, row-major                 |
+| `tps`        | 18     | source positions of the 3×3 control grid  |
+
+All map target → source in normalised, corner-aligned coordinates.
+"""
+
+import dataclasses
+from typing import Callable, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from keras_geomatch.geometry import affine
+from keras_geomatch.geometry import coordinates
+from keras_geomatch.geometry import homography
+from keras_geomatch.geometry import tps
+
+
+@dataclasses.dataclass(frozen=True)
+class GeometricModel:
+    """A family of transformations: its θ size, identity and point map."""
+
+    name: str
+    num_params: int
+    identity: Tuple[float, ...]
+    # (theta (batch, num_params), points (batch, n, 2), **options) -> points
+    map_points: Callable
+
+
+def _hom_map_points(theta, points):
+    return homography.homography_map_points(
+        homography.homography_4pt_to_matrix(theta), points
+    )
+
+
+GEOMETRIC_MODELS = {
+    "affine": GeometricModel(
+        "affine", 6, affine.AFFINE_IDENTITY, affine.affine_map_points
+    ),
+    "hom": GeometricModel(
+        "hom",
+        8,
+        homography.HOMOGRAPHY_CORNERS_X + homography.HOMOGRAPHY_CORNERS_Y,
+        _hom_map_points,
+    ),
+    "hom_matrix": GeometricModel(
+        "hom_matrix",
+        9,
+        homography.HOMOGRAPHY_MATRIX_IDENTITY,
+        homography.homography_map_points,
+    ),
+    "tps": GeometricModel(
+        "tps", 18, tps.TPS_CONTROL_X + tps.TPS_CONTROL_Y, tps.tps_map_points
+    ),
+}
+
+
+def get_geometric_model(name):
+    """Looks up a `GeometricModel` by name; unknown names raise `ValueError`."""
+    if isinstance(name, GeometricModel):
+        return name
+    if name not in GEOMETRIC_MODELS:
+        raise ValueError(
+            f"Unknown geometric_model. Expected one of "
+            f"{sorted(GEOMETRIC_MODELS)}. Received: geometric_model={name!r}"
+        )
+    return GEOMETRIC_MODELS[name]
+
+
+def identity_theta(geometric_model, batch_size=None, dtype="float32"):
+    """Identity θ, `(num_params,)`, or `(batch_size, num_params)` if given."""
+    model = get_geometric_model(geometric_model)
+    theta = np.asarray(model.identity, dtype=dtype)
+    if batch_size is not None:
+        theta = np.tile(theta[None], (batch_size, 1))
+    return theta
+
+
+def check_theta_shape(shape, geometric_model):
+    """Raises `ValueError` unless θ's shape is `(batch, num_params)`."""
+    model = get_geometric_model(geometric_model)
+    shape = tuple(shape)
+    if len(shape) != 2 or (shape[-1] is not None and shape[-1] != model.num_params):
+        raise ValueError(
+            f"Expected theta of shape (batch, {model.num_params}) for "
+            f"geometric_model={model.name!r}. Received: shape={shape}"
+        )
+
+
+def map_points(theta, points, geometric_model, **options):
+    """Maps normalised target points to the source by θ.
+
+    Args:
+        theta: `(batch, num_params)`.
+        points: `(batch, n, 2)` normalised `(x, y)` on the target, or `(n, 2)`
+            shared by the whole batch.
+        geometric_model: a name from `GEOMETRIC_MODELS`.
+        **options: passed to the model's map (e.g. `reg_factor` for TPS).
+
+    Returns:
+        `(batch, n, 2)` normalised points on the source, float32 (θ of a
+        lower precision is cast: coordinates are computed in float32).
+    """
+    model = get_geometric_model(geometric_model)
+    theta = tf.cast(theta, "float32")
+    check_theta_shape(theta.shape, model)
+    points = tf.cast(points, "float32")
+    if points.shape.rank == 2:
+        points = tf.broadcast_to(
+            points[None], tf.concat([tf.shape(theta)[:1], tf.shape(points)], 0)
+        )
+    return model.map_points(theta, points, **options)
+
+
+def compose_map_points(points, stages):
+    """Maps target points through several stages, the last applied first.
+
+    For a two-stage alignment (SPEC §4) `stages = [("affine", θ1), ("tps", θ2)]`
+    gives T_θ1(T_θ2(p)): stage 2 was estimated between the stage-1-warped
+    source and the target, so a target point goes through it first.
+
+    Args:
+        points: as in `map_points`.
+        stages: sequence of `(geometric_model, theta)`.
+    """
+    for geometric_model, theta in reversed(list(stages)):
+        points = map_points(theta, points, geometric_model)
+    return points
+
+
+def transform_grid(theta, geometric_model, height, width, **options):
+    """The sampling grid `(batch, height, width, 2)` of θ over a target image."""
+    grid = coordinates.identity_grid(height, width)
+    points = map_points(
+        theta, tf.reshape(grid, [height * width, 2]), geometric_model, **options
+    )
+    return tf.reshape(points, [-1, height, width, 2])

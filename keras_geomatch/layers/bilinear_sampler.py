@@ -1,0 +1,35 @@
+"""BilinearSampler: warps an image by a sampling grid, differentiably."""
+
+import keras
+
+from keras_geomatch import geometry
+
+
+@keras.saving.register_keras_serializable(package="keras_geomatch")
+class BilinearSampler(keras.layers.Layer):
+    """Samples `image` at `grid` (see `geometry.bilinear_sample`).
+
+    Corner-aligned normalised coordinates; zeros outside the image; gradients
+    flow to the image and the grid.
+
+    Input: `image` `(batch, H, W, C)`, `grid` `(batch, h, w, 2)`.
+    Output: `(batch, h, w, C)`.
+    """
+
+    def build(self, image_shape, grid_shape):
+        if len(image_shape) != 4:
+            raise ValueError(
+                "Expected image of rank 4 (batch, height, width, channels). "
+                f"Received: shape={tuple(image_shape)}"
+            )
+        if len(grid_shape) != 4 or grid_shape[-1] != 2:
+            raise ValueError(
+                "Expected grid of shape (batch, height, width, 2). "
+                f"Received: shape={tuple(grid_shape)}"
+            )
+
+    def call(self, image, grid):
+        return geometry.bilinear_sample(image, grid)
+
+    def compute_output_shape(self, image_shape, grid_shape):
+        return (image_shape[0], grid_shape[1], grid_shape[2], image_shape[3])

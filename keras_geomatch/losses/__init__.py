@@ -1,0 +1,3 @@
+"""Losses."""
+
+from keras_geomatch.losses.transformed_grid_loss import TransformedGridLoss

@@ -1,0 +1,114 @@
+"""The feature-extraction backbones, one registry (SPEC §1.1).
+
+| name        | cut at                       | /stride | channels | default normalisation |
+|-------------|------------------------------|---------|----------|-----------------------|
+| `vgg16`     | `block4_pool` (pool4)        | 16      | 512      | caffe (Keras weights) |
+| `resnet101` | `conv4_block23_out` (layer3) | 16      | 1024     | caffe (Keras weights) |
+| `small`     | our own, 3 VGG-style blocks  | 8       | 128      | unit (RGB / 255)      |
+
+`small` is a CPU-friendly backbone of this project: three blocks of two 3×3
+ReLU convolutions (32, 64, 128 filters) each followed by a 2×2 max-pool,
+about 0.29 M weights. It has no pretrained weights and is meant to be trained
+with the rest of the model (`train_backbone=True`).
+"""
+
+import dataclasses
+import os
+from typing import Callable
+
+import keras
+
+from keras_geomatch.models.weights_file import load_weights_by_layer_name
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    name: str
+    build: Callable  # (input_shape, keras_weights) -> keras.Model
+    stride: int
+    preprocessing: str
+    has_imagenet_weights: bool
+
+
+def _vgg16(input_shape, keras_weights):
+    base = keras.applications.VGG16(
+        include_top=False, weights=keras_weights, input_shape=input_shape
+    )
+    return base.input, base.get_layer("block4_pool").output
+
+
+def _resnet101(input_shape, keras_weights):
+    base = keras.applications.ResNet101(
+        include_top=False, weights=keras_weights, input_shape=input_shape
+    )
+    return base.input, base.get_layer("conv4_block23_out").output
+
+
+SMALL_BACKBONE_FILTERS = (32, 64, 128)
+
+
+def _small(input_shape, keras_weights):
+    del keras_weights  # no pretrained weights; checked by build_backbone
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for block, filters in enumerate(SMALL_BACKBONE_FILTERS, start=1):
+        for conv in (1, 2):
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
+            )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    return inputs, x
+
+
+BACKBONES = {
+    "vgg16": Backbone("vgg16", _vgg16, 16, "caffe", True),
+    "resnet101": Backbone("resnet101", _resnet101, 16, "caffe", True),
+    "small": Backbone("small", _small, 8, "unit", False),
+}
+
+
+def get_backbone(name):
+    """Looks up a `Backbone`; unknown names raise `ValueError`."""
+    if name not in BACKBONES:
+        raise ValueError(
+            f"Unknown backbone. Expected one of {sorted(BACKBONES)}. "
+            f"Received: backbone={name!r}"
+        )
+    return BACKBONES[name]
+
+
+def build_backbone(name, image_size=(240, 240), weights="imagenet"):
+    """Builds the backbone as a functional model named 'feature_extraction'.
+
+    Args:
+        name: a key of `BACKBONES`.
+        image_size: `(height, width)` of the input images.
+        weights: 'imagenet' (Keras downloads them on first use), None
+            (random), or the path of a local HDF5 weights file matched by
+            layer name (see `weights_file`).
+
+    Returns:
+        `keras.Model` mapping `(batch, H, W, 3)` normalised images to
+        `(batch, H / stride, W / stride, channels)`.
+    """
+    backbone = get_backbone(name)
+    input_shape = (int(image_size[0]), int(image_size[1]), 3)
+    if weights == "imagenet":
+        if not backbone.has_imagenet_weights:
+            raise ValueError(
+                f"Backbone {name!r} has no ImageNet weights. Expected weights=None "
+                f"or a local weights file. Received: weights={weights!r}"
+            )
+        keras_weights = "imagenet"
+    elif weights is None or isinstance(weights, (str, os.PathLike)):
+        keras_weights = None
+    else:
+        raise ValueError(
+            "Expected weights='imagenet', None or a path to a weights file. "
+            f"Received: weights={weights!r}"
+        )
+    inputs, outputs = backbone.build(input_shape, keras_weights)
+    model = keras.Model(inputs, outputs, name="feature_extraction")
+    if keras_weights is None and weights is not None:
+        load_weights_by_layer_name(model, os.fspath(weights))
+    return model

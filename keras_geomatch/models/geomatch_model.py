@@ -1,0 +1,129 @@
+"""The geometric matching CNN as a Keras functional model (Rocco et al. 2017).
+
+    source_image ─┐                                  ┌─ feature_l2_norm ─┐
+                  ├─ preprocess ─ feature_extraction ┤                   ├─ feature_correlation
+    target_image ─┘   (shared, siamese)              └─ feature_l2_norm ─┘
+        ─ match_relu ─ match_l2_norm ─ feature_regression ─ θ
+
+Inputs are RGB images in [0, 255] (float, `(batch, H, W, 3)`); the model
+normalises them itself for its backbone's weights, so exported models take
+raw pixels. θ maps target → source (see `keras_geomatch.geometry`).
+"""
+
+import keras
+
+from keras_geomatch import geometry
+from keras_geomatch import layers as gm_layers
+from keras_geomatch.models import backbones
+
+SOURCE_IMAGE = "source_image"
+TARGET_IMAGE = "target_image"
+
+
+def build_geomatch_model(
+    geometric_model="affine",
+    backbone="vgg16",
+    weights="imagenet",
+    image_size=(240, 240),
+    train_backbone=False,
+    preprocessing=None,
+    normalize_matches=True,
+    name=None,
+):
+    """Builds `{source_image, target_image} → θ`.
+
+    Args:
+        geometric_model: 'affine' (6), 'hom' (8), 'hom_matrix' (9) or 'tps' (18).
+        backbone: 'vgg16', 'resnet101' or 'small' (see `backbones`).
+        weights: backbone weights: 'imagenet', None or a local HDF5 file.
+        image_size: `(height, width)` of both inputs (240×240 in the paper).
+        train_backbone: False (the paper) freezes the backbone.
+        preprocessing: 'caffe', 'torch' or 'unit'; None picks the backbone's
+            default ('torch' for weights converted from the reference).
+        normalize_matches: ReLU + L2 normalisation of the correlation (paper).
+        name: model name; default `geomatch_{geometric_model}_{backbone}`.
+
+    Returns:
+        A `keras.Model` with inputs {'source_image', 'target_image'} and the
+        output θ `(batch, P)` (float32).
+
+    Example:
+        >>> model = build_geomatch_model("tps", "small", weights=None,
+        ...                              image_size=(88, 88))
+        >>> theta = model({"source_image": a, "target_image": b})  # (batch, 18)
+    """
+    spec = geometry.get_geometric_model(geometric_model)
+    backbone_spec = backbones.get_backbone(backbone)
+    image_size = _check_image_size(image_size, backbone_spec.stride)
+
+    # === Layers ===
+    preprocess = gm_layers.ImageNormalization(
+        preprocessing or backbone_spec.preprocessing, name="preprocess"
+    )
+    feature_extraction = backbones.build_backbone(backbone, image_size, weights)
+    feature_extraction.trainable = bool(train_backbone)
+    feature_l2_norm = gm_layers.FeatureL2Norm(name="feature_l2_norm")
+    feature_correlation = gm_layers.FeatureCorrelation(name="feature_correlation")
+    feature_regression = gm_layers.FeatureRegression(spec.num_params, name="feature_regression")
+
+    # === Functional Model ===
+    source = keras.Input((*image_size, 3), name=SOURCE_IMAGE)
+    target = keras.Input((*image_size, 3), name=TARGET_IMAGE)
+    features_a = feature_l2_norm(feature_extraction(preprocess(source)))
+    features_b = feature_l2_norm(feature_extraction(preprocess(target)))
+    correlation = feature_correlation(features_a, features_b)
+    if normalize_matches:
+        correlation = keras.layers.ReLU(name="match_relu")(correlation)
+        correlation = gm_layers.FeatureL2Norm(name="match_l2_norm")(correlation)
+    theta = feature_regression(correlation)
+    return keras.Model(
+        {SOURCE_IMAGE: source, TARGET_IMAGE: target},
+        theta,
+        name=name or f"geomatch_{spec.name}_{backbone}",
+    )
+
+
+def _check_image_size(image_size, stride):
+    image_size = tuple(int(s) for s in image_size)
+    # The regression's valid 7×7 and 5×5 convolutions need ≥ 11 positions.
+    smallest = 11 * stride
+    if len(image_size) != 2 or min(image_size) < smallest:
+        raise ValueError(
+            f"Expected image_size = (height, width) with both ≥ {smallest} for a "
+            f"backbone of stride {stride}. Received: image_size={image_size}"
+        )
+    return image_size
+
+
+def geometric_model_of(model):
+    """The geometric model name of a model built by `build_geomatch_model`."""
+    num_params = model.get_layer("feature_regression").output_dim
+    for spec in geometry.GEOMETRIC_MODELS.values():
+        if spec.num_params == num_params:
+            return spec.name
+    raise ValueError(f"No geometric model has {num_params} parameters")
+
+
+def add_warped_image_output(model, geometric_model=None, name=None):
+    """Wraps a θ model into one that also outputs the warped source image.
+
+    Args:
+        model: a model from `build_geomatch_model`.
+        geometric_model: its geometric model; inferred from θ's size if None.
+        name: name of the new model.
+
+    Returns:
+        A `keras.Model` with the same inputs and the outputs
+        {'theta': θ, 'warped_image': the source warped onto the target}.
+    """
+    geometric_model = geometric_model or geometric_model_of(model)
+    source = keras.Input(model.input[SOURCE_IMAGE].shape[1:], name=SOURCE_IMAGE)
+    target = keras.Input(model.input[TARGET_IMAGE].shape[1:], name=TARGET_IMAGE)
+    theta = model({SOURCE_IMAGE: source, TARGET_IMAGE: target})
+    grid = gm_layers.make_grid_gen(geometric_model, target.shape[1:3], name="grid_gen")(theta)
+    warped = gm_layers.BilinearSampler(name="warped_image")(source, grid)
+    return keras.Model(
+        {SOURCE_IMAGE: source, TARGET_IMAGE: target},
+        {"theta": theta, "warped_image": warped},
+        name=name or f"{model.name}_warp",
+    )
