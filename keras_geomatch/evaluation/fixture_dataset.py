@@ -27,7 +27,6 @@ import csv
 import dataclasses
 import os
 
-import cv2
 import numpy as np
 
 WILLOW_CSV_NAME = "test_pairs_pf.csv"
@@ -121,6 +120,9 @@ def make_fixture_dataset(
     Returns:
         A `FixtureDataset`.
 
+    Requires OpenCV (`opencv-python-headless`, in the `test` extra), imported
+    here so that `keras_geomatch.evaluation` itself does not need it.
+
     Example:
 
         data = make_fixture_dataset("/tmp/fixture", transform=[[1, 0, 3], [0, 1, 4]])
@@ -129,13 +131,17 @@ def make_fixture_dataset(
         # pck_per_pair(pair.target_points, pair.source_points, alpha) is 1.0
         # when 5 <= alpha * L and 0.0 otherwise.
     """
+    cv2 = _import_cv2()
     height, width = _check_size(image_size)
     categories = tuple(str(c) for c in categories)
     if not categories or len(set(categories)) != len(categories):
-        raise ValueError(f"categories must be non-empty and distinct. Received: categories={categories}")
+        raise ValueError(
+            f"categories must be non-empty and distinct. Received: categories={categories}"
+        )
     if num_images < 1 or num_points < 1:
         raise ValueError(
-            f"num_images and num_points must be >= 1. Received: num_images={num_images}, num_points={num_points}"
+            "num_images and num_points must be >= 1. "
+            f"Received: num_images={num_images}, num_points={num_points}"
         )
     transforms = _resolve_transforms(transform, categories, height, width)
     rng = np.random.default_rng(seed)
@@ -146,9 +152,13 @@ def make_fixture_dataset(
         os.makedirs(folder, exist_ok=True)
         matrix = transforms[category]
         for k in range(num_images):
-            source_image = _textured_image(rng, height, width)
+            source_image = _textured_image(rng, height, width, cv2)
             target_image = cv2.warpAffine(
-                source_image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+                source_image,
+                matrix,
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT_101,
             )
             names = []
             for role, image in (("source", source_image), ("target", target_image)):
@@ -159,11 +169,16 @@ def make_fixture_dataset(
             source_points = _sample_keypoints(rng, num_points, matrix, height, width, category)
             target_points = _apply(_homogeneous(matrix), source_points)
             # The files are 1-based; repr keeps every digit of the float.
-            xa, ya, xb, yb = ([repr(float(v) + 1.0) for v in column] for column in (*source_points.T, *target_points.T))
+            xa, ya, xb, yb = (
+                [repr(float(v) + 1.0) for v in column]
+                for column in (*source_points.T, *target_points.T)
+            )
             willow_rows.append(names + xa + ya + xb + yb)
             pascal_rows.append(names + [str(class_index)] + [";".join(c) for c in (xa, ya, xb, yb)])
 
-    willow_header = ["imageA", "imageB"] + [f"{c}{i}" for c in ("XA", "YA", "XB", "YB") for i in range(1, num_points + 1)]
+    willow_header = ["imageA", "imageB"] + [
+        f"{c}{i}" for c in ("XA", "YA", "XB", "YB") for i in range(1, num_points + 1)
+    ]
     pascal_header = ["source_image", "target_image", "class", "XA", "YA", "XB", "YB"]
     willow_csv = os.path.join(root, WILLOW_CSV_NAME)
     pascal_csv = os.path.join(root, PASCAL_CSV_NAME)
@@ -183,9 +198,21 @@ def make_fixture_dataset(
 def _check_size(image_size):
     if len(image_size) != 2 or min(image_size) < 2 * _MARGIN + 2:
         raise ValueError(
-            f"image_size must be (height, width), each >= {2 * _MARGIN + 2}. Received: image_size={image_size}"
+            f"image_size must be (height, width), each >= {2 * _MARGIN + 2}. "
+            f"Received: image_size={image_size}"
         )
     return int(image_size[0]), int(image_size[1])
+
+
+def _import_cv2():
+    try:
+        import cv2
+    except ImportError as error:
+        raise ImportError(
+            "make_fixture_dataset needs OpenCV: pip install opencv-python-headless "
+            "(or the project's `test` extra)."
+        ) from error
+    return cv2
 
 
 def _resolve_transforms(transform, categories, height, width):
@@ -194,7 +221,10 @@ def _resolve_transforms(transform, categories, height, width):
     if isinstance(transform, dict):
         missing = [c for c in categories if c not in transform]
         if missing:
-            raise ValueError(f"transform has no matrix for categories {missing}. Received keys: {list(transform)}")
+            raise ValueError(
+                f"transform has no matrix for categories {missing}. "
+                f"Received keys: {list(transform)}"
+            )
         return {c: _check_matrix(transform[c], c) for c in categories}
     matrix = _check_matrix(transform, "all categories")
     return {c: matrix for c in categories}
@@ -202,21 +232,27 @@ def _resolve_transforms(transform, categories, height, width):
 
 def _check_matrix(matrix, what):
     array = np.array(matrix, dtype=np.float64)
-    if array.shape != (2, 3) or not np.all(np.isfinite(array)) or abs(np.linalg.det(array[:, :2])) < 1e-6:
+    if (
+        array.shape != (2, 3)
+        or not np.all(np.isfinite(array))
+        or abs(np.linalg.det(array[:, :2])) < 1e-6
+    ):
         raise ValueError(
-            f"transform for {what} must be an invertible, finite (2, 3) affine matrix. Received: {array.tolist()}"
+            f"transform for {what} must be an invertible, finite (2, 3) affine matrix. "
+            f"Received: {array.tolist()}"
         )
     return array
 
 
 def _default_transform(index, height, width):
     """A mild, distinct affine map per category: rotation + scale about the centre, then a shift."""
-    angle = 8.0 * (index + 1) * (-1) ** index  # degrees: +8, -16, +24, ...
+    angle = np.deg2rad(8.0 * (index + 1) * (-1) ** index)  # +8°, -16°, +24°, ...
     scale = 0.9 if index % 2 == 0 else 1.05
-    center = ((width - 1) / 2.0, (height - 1) / 2.0)
-    matrix = cv2.getRotationMatrix2D(center, angle, scale)
-    matrix[:, 2] += (2.0 + index, -1.0 - index)
-    return matrix.astype(np.float64)
+    # Image y points down, so this turns the picture counter-clockwise on screen.
+    linear = scale * np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    center = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+    shift = center - linear @ center + (2.0 + index, -1.0 - index)
+    return np.concatenate([linear, shift[:, None]], axis=1)
 
 
 def _sample_keypoints(rng, num_points, matrix, height, width, category):
@@ -226,7 +262,11 @@ def _sample_keypoints(rng, num_points, matrix, height, width, category):
     points = np.zeros((0, 2))
     for _ in range(100):
         candidates = np.stack(
-            [rng.integers(low, high_x + 1, 4 * num_points), rng.integers(low, high_y + 1, 4 * num_points)], axis=1
+            [
+                rng.integers(low, high_x + 1, 4 * num_points),
+                rng.integers(low, high_y + 1, 4 * num_points),
+            ],
+            axis=1,
         ).astype(np.float64)
         mapped = _apply(homogeneous, candidates)
         inside = np.all((mapped >= low) & (mapped <= (high_x, high_y)), axis=1)
@@ -239,7 +279,7 @@ def _sample_keypoints(rng, num_points, matrix, height, width, category):
     )
 
 
-def _textured_image(rng, height, width):
+def _textured_image(rng, height, width, cv2):
     """Smooth colour noise with a few filled shapes: texture a matcher can lock onto."""
     coarse = rng.uniform(0, 255, size=(height // 8 + 2, width // 8 + 2, 3)).astype(np.float32)
     image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)

@@ -129,7 +129,9 @@ def read_keypoint_pairs(csv_path, dataset_root, format="auto", check_images=True
             message names the file, the row and what was expected.
     """
     if format not in PAIR_FORMATS:
-        raise ValueError(f"Unknown format: expected one of {PAIR_FORMATS}. Received: format={format!r}")
+        raise ValueError(
+            f"Unknown format: expected one of {PAIR_FORMATS}. Received: format={format!r}"
+        )
     if format == "auto":
         format = detect_pair_format(csv_path)
     reader = read_pf_willow_pairs if format == "pf-willow" else read_pf_pascal_pairs
@@ -186,7 +188,7 @@ def read_pf_willow_pairs(csv_path, dataset_root, check_images=True):
         for k in range(4):
             columns = header[2 + k * num_points : 2 + (k + 1) * num_points]
             values = row[2 + k * num_points : 2 + (k + 1) * num_points]
-            coordinates.append([where.number(v, c) for v, c in zip(values, columns)])
+            coordinates.append([where.number(v, c) for v, c in zip(values, columns, strict=True)])
         category = os.path.basename(os.path.dirname(os.path.normpath(row[0]))) or None
         pair = _make_pair(where, dataset_root, row[0], row[1], coordinates, category, check_images)
         if pair is not None:
@@ -234,7 +236,9 @@ def read_pf_pascal_pairs(csv_path, dataset_root, check_images=True):
         if len(set(lengths)) != 1:
             where.fail(
                 "expected XA, YA, XB, YB lists of equal length, received lengths "
-                + ", ".join(f"{c}={n}" for c, n in zip(("XA", "YA", "XB", "YB"), lengths))
+                + ", ".join(
+                    f"{c}={n}" for c, n in zip(("XA", "YA", "XB", "YB"), lengths, strict=True)
+                )
             )
         category = row[index["class"]] or None
         pair = _make_pair(
@@ -279,7 +283,9 @@ def _make_pair(where, dataset_root, source_name, target_name, coordinates, categ
     xa, ya, xb, yb = (np.asarray(c, dtype=np.float64) for c in coordinates)
     valid = (xa >= 0) & (ya >= 0) & (xb >= 0) & (yb >= 0)
     if not valid.any():
-        warnings.warn(f"{where}: no keypoint with non-negative coordinates; pair skipped", stacklevel=3)
+        warnings.warn(
+            f"{where}: no keypoint with non-negative coordinates; pair skipped", stacklevel=3
+        )
         return None
     paths = []
     for name, column in ((source_name, "source"), (target_name, "target")):
@@ -304,11 +310,12 @@ def _check_willow_header(csv_path, header):
     if tuple(header[:2]) != _WILLOW_IMAGE_COLUMNS or num_coordinates <= 0 or num_coordinates % 4:
         raise ValueError(
             f"{csv_path}: expected a PF-WILLOW header 'imageA,imageB' followed by 4 x n "
-            f"coordinate columns XA1..XAn,YA1..YAn,XB1..XBn,YB1..YBn. Received: {','.join(header)!r}"
+            "coordinate columns XA1..XAn,YA1..YAn,XB1..XBn,YB1..YBn. "
+            f"Received: {','.join(header)!r}"
         )
     num_points = num_coordinates // 4
     expected = [f"{c}{i}" for c in ("XA", "YA", "XB", "YB") for i in range(1, num_points + 1)]
-    for position, (name, want) in enumerate(zip(header[2:], expected), start=3):
+    for position, (name, want) in enumerate(zip(header[2:], expected, strict=True), start=3):
         if name.upper() != want:
             raise ValueError(
                 f"{csv_path}: header column {position} expected {want!r}, received {name!r} "

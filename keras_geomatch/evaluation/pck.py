@@ -210,7 +210,9 @@ class PckAccumulator:
         widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
 
         def render(line):
-            cells = [line[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(line[1:], widths[1:])]
+            cells = [line[0].ljust(widths[0])] + [
+                cell.rjust(w) for cell, w in zip(line[1:], widths[1:], strict=True)
+            ]
             return "  ".join(cells)
 
         return "\n".join(render(line) for line in [header] + body)
