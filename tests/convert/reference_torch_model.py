@@ -240,13 +240,48 @@ def randomize_batchnorm(model, seed=0):
     return model
 
 
-def build_reference_model(backbone="vgg16", output_dim=6, seed=0):
-    """A randomly initialised reference model in eval mode (BN uses running stats)."""
+def emphasize_matches(model, gain=30.0):
+    """Makes θ depend strongly on *which* positions match, not just on their average.
+
+    Random ReLU backbones give descriptors that all point alike (correlations
+    of 0.7–0.99 everywhere), so with plain random weights θ hardly depends on
+    the correlation's channel order or on swapping source and target (changes
+    of ~3e-3), too little to trust a 1e-4 comparison. Centring the 7×7
+    conv's weights over its input channels cancels the uniform part of the
+    correlation; the gain scales up what is left (changes of ~0.1 at 30).
+    """
+    with torch.no_grad():
+        weight = model.FeatureRegression.conv[0].weight
+        weight.sub_(weight.mean(dim=1, keepdim=True)).mul_(gain)
+    return model
+
+
+def build_reference_model(backbone="vgg16", output_dim=6, seed=0, match_gain=30.0):
+    """A randomly initialised reference model in eval mode (BN uses running stats).
+
+    Weights from ``randomize_weights``, BatchNorm from ``randomize_batchnorm``,
+    then ``emphasize_matches(match_gain)`` unless ``match_gain`` is None.
+    """
     torch.manual_seed(seed)
     model = ReferenceGeoMatchModel(backbone=backbone, output_dim=output_dim)
     randomize_weights(model, seed)
     randomize_batchnorm(model, seed)
+    if match_gain is not None:
+        emphasize_matches(model, match_gain)
     return model.eval()
+
+
+def smooth_images(seed, count, size=240, cells=16):
+    """uint8-valued float32 RGB images (count, size, size, 3) of smooth random colour.
+
+    Bicubic upsampling of a ``cells``×``cells`` random grid: structure at the
+    backbone's scale, unlike white noise.
+    """
+    rng = np.random.default_rng(seed)
+    small = torch.from_numpy(rng.uniform(0, 255, (count, 3, cells, cells)).astype(np.float32))
+    images = nn.functional.interpolate(small, size=(size, size), mode="bicubic",
+                                       align_corners=False)
+    return images.clamp(0, 255).round().permute(0, 2, 3, 1).numpy()
 
 
 def reference_state_dict(model, key_prefix="model", num_batches_tracked=True):

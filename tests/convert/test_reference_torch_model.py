@@ -14,6 +14,7 @@ from .reference_torch_model import (
     randomize_batchnorm,
     reference_state_dict,
     save_reference_checkpoint,
+    smooth_images,
 )
 
 REGRESSION_KEYS = [
@@ -87,15 +88,31 @@ def test_l2norm_unit_length_with_epsilon():
     )
 
 
-def test_vgg_forward_shape_and_batchnorm_matters(vgg_affine):
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, size=(2, 240, 240, 3)).astype(np.float32)
+class _RowMajorCorrelation(torch.nn.Module):
+    """A wrong channel order (row-major over A), to measure the tests' sensitivity."""
+
+    def forward(self, feature_a, feature_b):
+        b, c, h, w = feature_a.shape
+        return torch.einsum("bck,bcij->bkij", feature_a.reshape(b, c, h * w), feature_b)
+
+
+def test_vgg_forward_shape_and_sensitivity(vgg_affine):
+    images = smooth_images(seed=1, count=2)
     source, target = normalize_images(images[:1]), normalize_images(images[1:])
     source, target = torch.cat([source, target]), torch.cat([target, source])
     with torch.no_grad():
         theta = vgg_affine(source, target)
         assert tuple(theta.shape) == (2, 6)
         assert torch.all(torch.isfinite(theta))
+        # θ must react to the inputs and to the correlation's channel order far
+        # beyond the converter tests' 1e-4, or those tests would prove little.
+        assert torch.max(torch.abs(theta[0] - theta[1])) > 1e-2
+        vgg_affine.FeatureCorrelation = _RowMajorCorrelation()
+        try:
+            theta_row_major = vgg_affine(source, target)
+        finally:
+            vgg_affine.FeatureCorrelation = FeatureCorrelation()
+        assert torch.max(torch.abs(theta - theta_row_major)) > 1e-2
         # The BatchNorm statistics are randomised so that ignoring them shows.
         plain = ReferenceGeoMatchModel("vgg16", output_dim=6).eval()
         plain.load_state_dict(vgg_affine.state_dict())
