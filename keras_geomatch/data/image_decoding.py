@@ -1,0 +1,52 @@
+"""Decoding an image file into an RGB tensor of a fixed size (tf ops).
+
+Any of JPEG, PNG, BMP, GIF (first frame), any size and channel count:
+grayscale is repeated to RGB, an alpha channel is dropped.
+"""
+
+import tensorflow as tf
+
+# Channel indices that turn an image of c channels (row c - 1) into RGB:
+# gray, gray + alpha, RGB, RGB + alpha.
+_TO_RGB_CHANNELS = ((0, 0, 0), (0, 0, 0), (0, 1, 2), (0, 1, 2))
+
+
+def decode_rgb(contents):
+    """Decodes encoded image bytes to RGB.
+
+    Args:
+        contents: scalar string tensor, the bytes of a JPEG, PNG, BMP or GIF
+            file (the format is detected from the bytes, not a file name).
+
+    Returns:
+        `(height, width, 3)` uint8 tensor. For a GIF, its first frame.
+
+    Raises:
+        tf.errors.InvalidArgumentError: when run on bytes that do not decode
+            (corrupt, truncated or not an image).
+    """
+    image = tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
+    channels = tf.shape(image)[-1]
+    image = tf.gather(image, tf.gather(_TO_RGB_CHANNELS, channels - 1), axis=-1)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def load_resized_image(path, size):
+    """Reads, decodes and resizes one image file.
+
+    The resize is bilinear with antialiasing (the aspect ratio is not kept);
+    the result is rounded back to uint8, so an image costs the same memory
+    whether or not it is cached, and cached and uncached pipelines give the
+    same pairs.
+
+    Args:
+        path: scalar string tensor, the file's path.
+        size: `(height, width)` of the result.
+
+    Returns:
+        `(height, width, 3)` uint8 tensor.
+    """
+    image = decode_rgb(tf.io.read_file(path))
+    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
