@@ -100,7 +100,17 @@ def build_backbone(name, image_size=(240, 240), weights="imagenet"):
                 f"or a local weights file. Received: weights={weights!r}"
             )
         keras_weights = "imagenet"
-    elif weights is None or isinstance(weights, (str, os.PathLike)):
+    elif weights is None:
+        keras_weights = None
+    elif isinstance(weights, (str, os.PathLike)):
+        # Checked before building: a typo ('imagnet') or a wrong path fails
+        # at once, with the same error type as every other bad argument.
+        if not os.path.isfile(weights):
+            raise ValueError(
+                "Expected weights='imagenet', None or the path of an existing "
+                f"HDF5 weights file. Received: weights={os.fspath(weights)!r} "
+                "(no such file)"
+            )
         keras_weights = None
     else:
         raise ValueError(

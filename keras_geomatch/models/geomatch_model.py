@@ -84,14 +84,18 @@ def build_geomatch_model(
 
 
 def _check_image_size(image_size, stride):
-    image_size = tuple(int(s) for s in image_size)
     # The regression's valid 7×7 and 5×5 convolutions need ≥ 11 positions.
     smallest = 11 * stride
+    expected = (
+        f"Expected image_size = (height, width) with both ≥ {smallest} for a "
+        f"backbone of stride {stride}. Received: image_size="
+    )
+    try:
+        image_size = tuple(int(s) for s in image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{expected}{image_size!r}") from None
     if len(image_size) != 2 or min(image_size) < smallest:
-        raise ValueError(
-            f"Expected image_size = (height, width) with both ≥ {smallest} for a "
-            f"backbone of stride {stride}. Received: image_size={image_size}"
-        )
+        raise ValueError(f"{expected}{image_size}")
     return image_size
 
 
