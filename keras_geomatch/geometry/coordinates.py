@@ -27,9 +27,10 @@ def identity_grid(height, width, dtype="float32"):
 
 
 def _linspace(num, dtype):
-    if num == 1:
-        return tf.zeros([1], dtype=dtype)
-    return tf.cast(tf.linspace(-1.0, 1.0, num), dtype)
+    # `num` may be a tensor (a size known only at run time, e.g. in an
+    # exported serving graph), so the size-1 case is a `tf.where`, not an `if`.
+    values = tf.linspace(-1.0, 1.0, num)
+    return tf.cast(tf.where(num > 1, values, tf.zeros_like(values)), dtype)
 
 
 def pixel_to_normalized(points, image_size):

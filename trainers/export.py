@@ -1,0 +1,105 @@
+r"""Exports trained `.keras` model(s) for serving (and as `.keras` copies).
+
+One model:
+
+    python trainers/export.py --model=workdirs/affine/model.keras \
+        --export_dir=exports/affine --version=1
+
+Two stages (affine, then TPS on the affine-warped source; SPEC §4):
+
+    python trainers/export.py --model=workdirs/affine/model.keras \
+        --model2=workdirs/tps/model.keras --export_dir=exports/affine_tps --version=2
+
+Writes `EXPORT_DIR/model.keras` (+ `model_stage2.keras`), `EXPORT_DIR/config.json`
+and the SavedModel `EXPORT_DIR/serving/VERSION/` (TF Serving:
+`--model_base_path=EXPORT_DIR/serving`). The directory is replaced atomically;
+see `keras_geomatch.export`. Training calls the same `export.export_model`.
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+_FLAGS = {}
+
+
+def define_flags():
+    """Defines this program's flags (once) and returns their holders."""
+    if _FLAGS:
+        return _FLAGS
+    _FLAGS["model"] = flags.DEFINE_string(
+        "model", None, "Path of the trained .keras model (the first stage for two stages).",
+        required=True,
+    )
+    _FLAGS["model2"] = flags.DEFINE_string(
+        "model2", None, "Optional .keras model of a second stage (e.g. TPS after affine)."
+    )
+    _FLAGS["export_dir"] = flags.DEFINE_string(
+        "export_dir", None, "Directory to (re)create with the export.", required=True
+    )
+    _FLAGS["version"] = flags.DEFINE_integer(
+        "version", 1, "TF Serving version number (serving/VERSION); must be >= 1.", lower_bound=1
+    )
+    _FLAGS["config"] = flags.DEFINE_string(
+        "config", None,
+        "Optional JSON file of the training config to record in config.json. "
+        "Default: config.json next to --model, if there is one.",
+    )
+    return _FLAGS
+
+
+def _load_model(path):
+    import keras
+
+    import keras_geomatch  # noqa: F401  (registers the layers for loading)
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model file not found: {path}")
+    return keras.models.load_model(path)
+
+
+def _read_config(config_path, model_path):
+    if config_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+        if not os.path.isfile(beside):
+            return None
+        config_path = beside
+    with open(config_path) as file:
+        return json.load(file)
+
+
+def run(model_path, export_dir, version=1, model2_path=None, config_path=None):
+    """Loads the model(s) and exports them (`keras_geomatch.export.export_model`).
+
+    Returns:
+        The absolute export directory.
+    """
+    from keras_geomatch import export
+
+    model = _load_model(model_path)
+    second = _load_model(model2_path) if model2_path else None
+    config = _read_config(config_path, model_path)
+    return export.export_model(
+        model, export_dir, config=config, version=version, second_stage_model=second
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    holders = define_flags()
+    export_dir = run(
+        holders["model"].value,
+        holders["export_dir"].value,
+        version=holders["version"].value,
+        model2_path=holders["model2"].value,
+        config_path=holders["config"].value,
+    )
+    print(f"Exported to {export_dir}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
