@@ -15,3 +15,8 @@ from keras_geomatch.evaluation.keypoint_pairs import read_pf_willow_pairs
 from keras_geomatch.evaluation.pck import PckAccumulator
 from keras_geomatch.evaluation.pck import pck_per_pair
 from keras_geomatch.evaluation.pck import pck_reference_length
+from keras_geomatch.evaluation.evaluate import EvaluationConfig
+from keras_geomatch.evaluation.evaluate import EvaluationResult
+from keras_geomatch.evaluation.evaluate import evaluate_keypoint_pairs
+from keras_geomatch.evaluation.evaluate import run_evaluation
+from keras_geomatch.evaluation.feature_cache import FeatureCache

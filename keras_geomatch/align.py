@@ -1,0 +1,167 @@
+"""Aligns a source image to a target image and draws the result.
+
+    python -m keras_geomatch.align SOURCE TARGET --model saved_models/NAME/model.keras \
+        [--model2 saved_models/NAME2/model.keras] --out result.png \
+        [--points points.csv] [--points_out transferred.csv]
+
+SOURCE and TARGET are image files of any size (grayscale and RGBA are
+converted to RGB). `--model2` adds a second stage (e.g. an affine model then
+a TPS model, SPEC §4). The figure (`--out`, PNG/JPEG/PDF/SVG by extension)
+shows the source, the target, the source warped onto the target, blends
+before and after alignment and a checkerboard; it needs matplotlib
+(`pip install "keras-geomatch[plot]"`).
+
+`--points` is a CSV of keypoints on the TARGET image, one `x,y` per line,
+0-based pixels (x = column, y = row), an optional header line, `#` comments
+allowed. They are transferred to the source (θ maps target → source), drawn
+in the figure, and written with `--points_out` as
+`target_x,target_y,source_x,source_y`.
+
+Exit status: 0 on success, 2 on a usage or input error (a one-line message
+on stderr: missing or unreadable file, not a geomatch model, matplotlib
+missing, ...).
+"""
+
+import argparse
+import csv
+import os
+import sys
+
+USAGE_ERROR = 2
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_geomatch.align",
+        description="Align SOURCE to TARGET with a trained geomatch model and draw the result.",
+    )
+    parser.add_argument("source", help="source image A (the one that gets warped)")
+    parser.add_argument("target", help="target image B")
+    parser.add_argument("--model", required=True, help="a .keras geomatch model (first stage)")
+    parser.add_argument(
+        "--model2", default=None,
+        help="optional second-stage .keras model, applied after --model (e.g. TPS after affine)",
+    )
+    parser.add_argument("--out", required=True, help="where to write the figure, e.g. result.png")
+    parser.add_argument(
+        "--points", default=None,
+        help="CSV of target keypoints, 'x,y' per line, 0-based pixels; transferred to the source",
+    )
+    parser.add_argument(
+        "--points_out", default=None,
+        help="write the transferred points as CSV target_x,target_y,source_x,source_y",
+    )
+    parser.add_argument("--dpi", type=int, default=100, help="resolution of the figure (default 100)")
+    return parser
+
+
+def read_points_csv(path):
+    """Reads `x,y` rows (0-based pixels) into a float64 `(N, 2)` array.
+
+    A first line that is not numeric is taken as a header; blank lines and
+    lines starting with `#` are skipped; fields may be separated by commas
+    or whitespace.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a row that is not two finite numbers, or no point at all.
+
+    Returns:
+        A list of `[x, y]` floats.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Points file not found: {path}")
+    points = []
+    first_row = True
+    with open(path, newline="", encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            is_first_row, first_row = first_row, False
+            try:
+                values = [float(v) for v in text.replace(",", " ").split()]
+            except ValueError:
+                if is_first_row:
+                    continue  # a header such as 'x,y'
+                values = []
+            if len(values) != 2 or not all(abs(v) < float("inf") for v in values):
+                raise ValueError(
+                    f"{path}, line {line_number}: expected two finite numbers 'x,y' (0-based "
+                    f"pixels of the target). Received: {text!r}"
+                )
+            points.append(values)
+    if not points:
+        raise ValueError(f"{path}: expected at least one 'x,y' point. Received: no point")
+    return points
+
+
+def _check_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "the figure needs matplotlib, which is not installed: "
+            "pip install 'keras-geomatch[plot]' (or: pip install matplotlib)"
+        ) from None
+
+
+def run(args):
+    """Runs the command for parsed `args`; raises on input errors."""
+    _check_matplotlib()
+    points = None if args.points is None else read_points_csv(args.points)
+    for path, what in ((args.source, "source image"), (args.target, "target image"),
+                       (args.model, "--model"), (args.model2, "--model2")):
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(f"{what} not found: {path}")
+
+    # Imported here so that --help and argument errors need no TensorFlow start-up.
+    import numpy as np
+
+    from keras_geomatch.inference import align
+    from keras_geomatch.inference import load_geomatch_model
+    from keras_geomatch.inference import load_image
+    from keras_geomatch.inference import save_alignment_figure
+
+    source = load_image(args.source, "source image")
+    target = load_image(args.target, "target image")
+    model = load_geomatch_model(args.model)
+    model2 = None if args.model2 is None else load_geomatch_model(args.model2)
+    result = align(model, source, target, model2=model2)
+
+    directory = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(directory, exist_ok=True)
+    save_alignment_figure(args.out, result, source, target, target_points=points, dpi=args.dpi)
+
+    np.set_printoptions(precision=4, suppress=True)
+    print(f"{result.geometric_model} θ = {result.theta}")
+    if result.theta2 is not None:
+        print(f"{result.geometric_model2} θ2 = {result.theta2}")
+    if points is not None:
+        transferred = result.map_points(points)
+        if args.points_out:
+            with open(args.points_out, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(["target_x", "target_y", "source_x", "source_y"])
+                for (tx, ty), (sx, sy) in zip(np.asarray(points), transferred):
+                    writer.writerow([f"{tx:.3f}", f"{ty:.3f}", f"{sx:.3f}", f"{sy:.3f}"])
+            print(f"Wrote {args.points_out}")
+    print(f"Wrote {args.out}")
+
+
+def main(argv=None):
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        run(args)
+    # Input problems are the user's to fix: one line, no traceback. Anything
+    # else is a bug and keeps its traceback.
+    except (FileNotFoundError, ValueError, ImportError, OSError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"error: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Loading a saved geomatch model and checking that it is one.
+
+A geomatch model is what `keras_geomatch.models.build_geomatch_model` builds
+(possibly wrapped, e.g. by `add_warped_image_output`): a functional model
+with the inputs 'source_image' and 'target_image' and the named layers of
+`GEOMATCH_LAYERS`. The inference tools use these names to split the model
+(see `split_model`), so anything else is refused early with a message that
+says what was expected.
+"""
+
+import os
+
+import keras
+
+from keras_geomatch.models import SOURCE_IMAGE
+from keras_geomatch.models import TARGET_IMAGE
+from keras_geomatch.models import geometric_model_of
+
+GEOMATCH_LAYERS = (
+    "preprocess",
+    "feature_extraction",
+    "feature_l2_norm",
+    "feature_correlation",
+    "feature_regression",
+)
+
+
+def load_geomatch_model(path):
+    """Loads a `.keras` geomatch model saved by this project.
+
+    Args:
+        path: a `.keras` file (e.g. `saved_models/NAME/model.keras`).
+
+    Returns:
+        The geomatch model (`{source_image, target_image} → θ`); if the file
+        holds a wrapper around one, the inner geomatch model.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a Keras model file, or not a geomatch model.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Model file not found: {path}")
+    if not os.path.isfile(path):
+        raise ValueError(
+            "Expected a .keras model file (a SavedModel folder is for TF Serving only). "
+            f"Received a directory: {path}"
+        )
+    try:
+        model = keras.models.load_model(path, compile=False)
+    # Keras raises many types for a bad file (ValueError, OSError, zipfile
+    # errors, TypeError for unknown layers): all mean "not a model we can use".
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"Cannot load {path} as a Keras model: expected a .keras file saved by "
+            f"keras-geomatch. Reason: {type(error).__name__}: {reason[:300]}"
+        ) from None
+    return find_geomatch_model(model, where=path)
+
+
+def find_geomatch_model(model, where=None):
+    """Returns `model` or the geomatch model nested in it.
+
+    Args:
+        model: a Keras model.
+        where: a name for error messages (e.g. the file path).
+
+    Raises:
+        ValueError: neither `model` nor any model inside it is a geomatch
+            model; the message lists the missing layers.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"Expected a keras.Model built by keras_geomatch.build_geomatch_model. "
+            f"Received: {type(model).__name__}"
+        )
+    for candidate in _models_depth_first(model):
+        if not _missing_layers(candidate) and _has_image_inputs(candidate):
+            return candidate
+    missing = _missing_layers(model)
+    label = f" ({where})" if where else ""
+    raise ValueError(
+        f"Expected a geomatch model{label}: inputs {SOURCE_IMAGE!r} and {TARGET_IMAGE!r} "
+        f"and the layers {list(GEOMATCH_LAYERS)}. Received: model {model.name!r} without "
+        f"{missing or 'the inputs'}"
+    )
+
+
+def geomatch_image_size(model):
+    """`(height, width)` of the images a geomatch model takes."""
+    shape = model.input[SOURCE_IMAGE].shape
+    if shape[1] is None or shape[2] is None:
+        raise ValueError(
+            f"Expected a geomatch model with a fixed input size. Received: input shape {shape}"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def describe_geomatch_model(model):
+    """A short description, e.g. `'affine, 240×240 input (geomatch_affine_vgg16)'`."""
+    height, width = geomatch_image_size(model)
+    return f"{geometric_model_of(model)}, {height}×{width} input ({model.name})"
+
+
+def _models_depth_first(model):
+    yield model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _models_depth_first(layer)
+
+
+def _missing_layers(model):
+    names = {layer.name for layer in model.layers}
+    return [name for name in GEOMATCH_LAYERS if name not in names]
+
+
+def _has_image_inputs(model):
+    try:
+        inputs = model.input
+    except (AttributeError, ValueError):  # a subclassed model that was never called
+        return False
+    return isinstance(inputs, dict) and {SOURCE_IMAGE, TARGET_IMAGE} <= set(inputs)
