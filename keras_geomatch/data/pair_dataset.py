@@ -58,6 +58,7 @@ def make_pair_dataset(
     min_image_side=16,
     skipped=None,
     drop_remainder=None,
+    start=0,
 ):
     """A data set of batches of synthetic pairs with their θgt.
 
@@ -81,6 +82,10 @@ def make_pair_dataset(
         skipped: a `SkippedImages` that receives the skipped files.
         drop_remainder: drop a last incomplete batch; defaults to
             `training`.
+        start: index of the first pair of the stream. Pairs are keyed on
+            their index, so `start=n` gives the stream without its first n
+            pairs at no cost: a resumed training run passes the number of
+            pairs it has already used.
 
     Returns:
         A `tf.data.Dataset` of `(inputs, theta_gt)` where `inputs` is
@@ -163,7 +168,12 @@ def make_pair_dataset(
         target.set_shape(shape)
         return {SOURCE_IMAGE: source, TARGET_IMAGE: target}, theta
 
-    indices = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(num_files)
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"Expected start a non-negative integer. Received: start={start!r}")
+    if repeat:
+        indices = tf.data.Dataset.counter(start=int(start))
+    else:
+        indices = tf.data.Dataset.range(int(start), num_files)
     dataset = indices.map(element, num_parallel_calls=num_parallel_calls, deterministic=True)
     # A file that passed the check but still fails to decode is dropped (and
     # logged by TensorFlow) rather than stopping a long run.
