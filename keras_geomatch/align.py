@@ -106,9 +106,22 @@ def _check_matplotlib():
         ) from None
 
 
+def _check_output_format(path):
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = sorted(FigureCanvasBase.get_supported_filetypes())
+    extension = os.path.splitext(path)[1][1:].lower()
+    if extension not in supported:
+        raise ValueError(
+            f"Expected --out with an image extension ({', '.join(supported)}). "
+            f"Received: {path}"
+        )
+
+
 def run(args):
     """Runs the command for parsed `args`; raises on input errors."""
     _check_matplotlib()
+    _check_output_format(args.out)
     points = None if args.points is None else read_points_csv(args.points)
     for path, what in ((args.source, "source image"), (args.target, "target image"),
                        (args.model, "--model"), (args.model2, "--model2")):

@@ -1,0 +1,137 @@
+"""`python -m keras_geomatch.align`: figure, points, and one-line errors (exit 2)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_geomatch import align as cli
+from keras_geomatch.inference import align
+from tests.inference.tiny_models import constant_theta_model
+from tests.inference.tiny_models import tiny_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)).save(folder / "b.jpg")
+    Image.fromarray(rng.integers(0, 256, (30, 30), dtype=np.uint8), mode="L").save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), mode="RGBA").save(folder / "rgba.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(folder / "dot.png")
+    (folder / "notes.txt").write_text("hello\n")
+    (folder / "points.csv").write_text("x,y\n# a comment\n1,2\n39 49\n20.5,10\n")
+    (folder / "bad_points.csv").write_text("x,y\n1,2\n3\n")
+    constant_theta_model("affine", [0.9, 0.0, 0.05, 0.0, 0.9, 0.0]).save(folder / "affine.keras")
+    tiny_model("tps", image_size=(96, 96)).save(folder / "tps.keras")
+    import keras
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]).save(folder / "other.keras")
+    return folder
+
+
+def _run(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_writes_the_figure_and_prints_theta(files, tmp_path, capsys):
+    out = tmp_path / "sub" / "result.png"
+    status, stdout, stderr = _run(capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", out)
+    assert status == 0, stderr
+    assert "affine θ = [0.9" in stdout and f"Wrote {out}" in stdout
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+
+
+def test_points_are_transferred_and_written(files, tmp_path, capsys):
+    points_out = tmp_path / "moved.csv"
+    status, _, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--model2", files / "tps.keras",
+        "--out", tmp_path / "r.png", "--points", files / "points.csv", "--points_out", points_out,
+    )
+    assert status == 0, stderr
+    rows = np.loadtxt(points_out, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(rows[:, :2], [[1, 2], [39, 49], [20.5, 10]])
+    expected = align(
+        str(files / "affine.keras"), str(files / "a.png"), str(files / "b.jpg"), model2=str(files / "tps.keras")
+    ).map_points(rows[:, :2])
+    np.testing.assert_allclose(rows[:, 2:], expected, atol=2e-3)
+
+
+def test_grayscale_and_rgba_files_work(files, tmp_path, capsys):
+    status, _, stderr = _run(
+        capsys, files / "gray.png", files / "rgba.png", "--model", files / "affine.keras", "--out", tmp_path / "g.png"
+    )
+    assert status == 0, stderr
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"source": "missing.png"}, "error: source image not found: "),
+        ({"target": "notes.txt"}, "error: Cannot read the target image "),
+        ({"source": "dot.png"}, "error: Expected the source image to be at least 2×2 pixels"),
+        ({"model": "notes.txt"}, "error: Cannot load "),
+        ({"model": "other.keras"}, "error: Expected a geomatch model "),
+        ({"model": "missing.keras"}, "error: --model not found: "),
+        ({"model2": "other.keras"}, "error: Expected a geomatch model "),
+        ({"points": "bad_points.csv"}, "error: "),
+        ({"points": "missing.csv"}, "error: Points file not found: "),
+        ({"out": "result.unknown_format"}, "error: Expected --out with an image extension"),
+        ({"out": "result"}, "error: Expected --out with an image extension"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(files, tmp_path, capsys, change, message):
+    args = {"source": "a.png", "target": "b.jpg", "model": "affine.keras", "model2": None, "points": None}
+    args.update(change)
+    argv = [files / args["source"], files / args["target"], "--model", files / args["model"]]
+    argv += ["--out", tmp_path / args.get("out", "r.png")]
+    if args["model2"]:
+        argv += ["--model2", files / args["model2"]]
+    if args["points"]:
+        argv += ["--points", files / args["points"]]
+    status, _, stderr = _run(capsys, *argv)
+    assert status == 2
+    assert stderr.startswith(message), stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+def test_bad_points_file_names_the_line(files):
+    with pytest.raises(ValueError, match=r"bad_points.csv, line 3: expected two finite numbers"):
+        cli.read_points_csv(str(files / "bad_points.csv"))
+    assert cli.read_points_csv(str(files / "points.csv")) == [[1, 2], [39, 49], [20.5, 10]]
+
+
+def test_missing_matplotlib_is_a_clear_error(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status, _, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", tmp_path / "r.png"
+    )
+    assert status == 2 and "pip install 'keras-geomatch[plot]'" in stderr
+
+
+def test_missing_argument_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["a.png", "b.png", "--out", "r.png"])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_as_a_program_a_bad_file_exits_2_without_traceback(files, tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_geomatch.align", str(files / "notes.txt"), str(files / "b.jpg"),
+         "--model", str(files / "affine.keras"), "--out", str(tmp_path / "r.png")],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert "error: Cannot read the source image" in completed.stderr

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from keras_geomatch.inference import resize_image
+from keras_geomatch.inference import warp_images
+from tests.inference.tiny_models import normalised_to_pixels
+from tests.inference.tiny_models import numpy_affine_map
+from tests.inference.tiny_models import pixels_to_normalised
+
+
+def _numpy_bilinear(image, xs, ys):
+    """Bilinear sampling at pixel positions (inside the image), float64."""
+    height, width = image.shape[:2]
+    x0 = np.clip(np.floor(xs).astype(int), 0, width - 2)
+    y0 = np.clip(np.floor(ys).astype(int), 0, height - 2)
+    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+    return (
+        image[y0, x0] * (1 - fx) * (1 - fy)
+        + image[y0, x0 + 1] * fx * (1 - fy)
+        + image[y0 + 1, x0] * (1 - fx) * fy
+        + image[y0 + 1, x0 + 1] * fx * fy
+    )
+
+
+def test_resize_is_corner_aligned_bilinear():
+    image = np.random.default_rng(0).uniform(0, 255, (7, 9, 3))
+    resized = resize_image(image, (5, 13))
+    # Output pixel j samples input x = j * (W - 1) / (w - 1): corners land on corners.
+    ys, xs = np.meshgrid(np.arange(5) * 6 / 4, np.arange(13) * 8 / 12, indexing="ij")
+    np.testing.assert_allclose(resized, _numpy_bilinear(image, xs, ys), atol=1e-3)
+    np.testing.assert_allclose(resized[[0, 0, -1, -1], [0, -1, 0, -1]], image[[0, 0, -1, -1], [0, -1, 0, -1]], atol=1e-4)
+
+
+def test_resize_to_the_same_size_is_the_identity():
+    image = np.random.default_rng(1).uniform(0, 255, (6, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(resize_image(image, (6, 8)), image, atol=1e-4)
+
+
+def test_affine_warp_matches_scipy_map_coordinates():
+    rng = np.random.default_rng(2)
+    source = rng.uniform(0, 255, (30, 40, 1))
+    theta = np.array([0.8, 0.1, 0.05, -0.1, 0.7, -0.1])  # keeps the grid inside the source
+    out_size = (21, 17)
+    warped = warp_images(source[None], [("affine", theta)], out_size)[0]
+
+    ys, xs = np.meshgrid(np.arange(21), np.arange(17), indexing="ij")
+    target_pixels = np.stack([xs.ravel(), ys.ravel()], 1)
+    source_pixels = normalised_to_pixels(
+        numpy_affine_map(theta, pixels_to_normalised(target_pixels, out_size)), (30, 40)
+    )
+    expected = ndimage.map_coordinates(
+        source[..., 0], [source_pixels[:, 1], source_pixels[:, 0]], order=1
+    ).reshape(out_size)
+    np.testing.assert_allclose(warped[..., 0], expected, atol=1e-2)
+
+
+def test_two_affine_stages_compose_as_theta1_of_theta2():
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (2, 12, 10, 3))
+    theta1 = np.array([[0.9, 0.1, 0.1, 0.0, 1.1, -0.2], [1.0, 0.0, 0.3, 0.2, 0.8, 0.0]])
+    theta2 = np.array([[1.0, -0.2, 0.0, 0.1, 0.9, 0.1], [0.7, 0.0, 0.0, 0.0, 0.7, 0.1]])
+    # T_θ1(T_θ2(p)) = A1 (A2 p + t2) + t1
+    composed = []
+    for t1, t2 in zip(theta1, theta2):
+        m1 = np.vstack([t1.reshape(2, 3), [0, 0, 1]])
+        m2 = np.vstack([t2.reshape(2, 3), [0, 0, 1]])
+        composed.append((m1 @ m2)[:2].ravel())
+    two_stages = warp_images(images, [("affine", theta1), ("affine", theta2)], (8, 9))
+    one_stage = warp_images(images, [("affine", np.array(composed))], (8, 9))
+    np.testing.assert_allclose(two_stages, one_stage, atol=1e-3)
+    reversed_order = warp_images(images, [("affine", theta2), ("affine", theta1)], (8, 9))
+    assert np.abs(reversed_order - one_stage).max() > 1.0
+
+
+def test_banding_gives_the_same_result_as_one_pass():
+    rng = np.random.default_rng(4)
+    images = rng.uniform(0, 255, (2, 15, 11, 3))
+    theta = np.tile(np.concatenate([np.repeat([-1.0, 0, 1], 3), np.tile([-1.0, 0, 1], 3)]), (2, 1))
+    theta += rng.uniform(-0.2, 0.2, theta.shape)
+    whole = warp_images(images, [("tps", theta)], (13, 7))
+    banded = warp_images(images, [("tps", theta)], (13, 7), max_grid_points=20)
+    np.testing.assert_array_equal(whole, banded)
+
+
+def test_a_single_theta_is_used_for_the_whole_batch():
+    images = np.random.default_rng(5).uniform(0, 255, (3, 6, 6, 1))
+    theta = np.array([0.5, 0.0, 0.0, 0.0, 0.5, 0.0])
+    batched = warp_images(images, [("affine", np.tile(theta, (3, 1)))], (6, 6))
+    np.testing.assert_array_equal(warp_images(images, [("affine", theta)], (6, 6)), batched)
+
+
+def test_outside_the_source_reads_zeros():
+    images = np.full((1, 5, 5, 3), 200.0)
+    shifted = warp_images(images, [("affine", [1, 0, 3.0, 0, 1, 0])], (5, 5))  # x + 3: all outside
+    np.testing.assert_array_equal(shifted, 0.0)
+
+
+def test_bad_theta_shapes_are_value_errors():
+    images = np.zeros((2, 4, 4, 3))
+    with pytest.raises(ValueError, match=r"Expected theta of shape \(batch, 6\)"):
+        warp_images(images, [("affine", np.zeros(5))], (4, 4))
+    with pytest.raises(ValueError, match=r"one row per image \(2\)"):
+        warp_images(images, [("affine", np.zeros((3, 6)))], (4, 4))
+    with pytest.raises(ValueError, match="Unknown geometric_model"):
+        warp_images(images, [("similarity", np.zeros(4))], (4, 4))
