@@ -9,11 +9,11 @@ signatures a serving client calls (`serving_default`, `map_points`).
 """
 
 from keras_geomatch.export.atomic_dir import atomic_directory
-from keras_geomatch.export.export_model import CONFIG_FILE
-from keras_geomatch.export.export_model import MODEL_FILE
-from keras_geomatch.export.export_model import SERVING_DIR
-from keras_geomatch.export.export_model import STAGE2_MODEL_FILE
-from keras_geomatch.export.export_model import export_model
+from keras_geomatch.export.exporter import CONFIG_FILE
+from keras_geomatch.export.exporter import MODEL_FILE
+from keras_geomatch.export.exporter import SERVING_DIR
+from keras_geomatch.export.exporter import STAGE2_MODEL_FILE
+from keras_geomatch.export.exporter import export_model
 from keras_geomatch.export.resize import resize_images
 from keras_geomatch.export.saved_model import write_saved_model
 from keras_geomatch.export.serving_signatures import MAP_POINTS

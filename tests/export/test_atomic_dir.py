@@ -1,0 +1,182 @@
+"""Atomic replacement of a directory: failures and killed processes leave it whole.
+
+`atomic_dir` needs only the standard library; it is loaded from its file so
+that the killed subprocesses start in milliseconds (no TensorFlow import).
+"""
+
+import hashlib
+import importlib.util
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import keras_geomatch.export.atomic_dir as package_atomic_dir
+
+ATOMIC_DIR_FILE = package_atomic_dir.__file__
+
+
+def load_atomic_dir():
+    spec = importlib.util.spec_from_file_location("atomic_dir_standalone", ATOMIC_DIR_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot(path):
+    """`{relative path: sha256}` of every file under `path`."""
+    path = pathlib.Path(path)
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def siblings(target):
+    target = pathlib.Path(target)
+    return sorted(p.name for p in target.parent.iterdir() if p.name.startswith(f".{target.name}."))
+
+
+def write_tree(path, content):
+    path = pathlib.Path(path)
+    (path / "serving" / "1").mkdir(parents=True)
+    (path / "model.keras").write_text(f"model {content}")
+    (path / "serving" / "1" / "saved_model.pb").write_text(f"graph {content}")
+
+
+@pytest.fixture
+def old_export(tmp_path):
+    target = tmp_path / "export"
+    write_tree(target, "old")
+    return target
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
+def test_replaces_the_directory(old_export, monkeypatch, exchange):
+    atomic_dir = load_atomic_dir()
+    if not exchange:
+        monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
+    with atomic_dir.atomic_directory(old_export) as staging:
+        assert pathlib.Path(staging).parent == old_export.parent
+        write_tree(staging, "new")
+        assert snapshot(old_export)["model.keras"] == hashlib.sha256(b"model old").hexdigest()
+    assert (old_export / "model.keras").read_text() == "model new"
+    assert siblings(old_export) == []
+
+
+def test_creates_a_missing_directory_and_its_parent(tmp_path):
+    atomic_dir = load_atomic_dir()
+    target = tmp_path / "a" / "b"
+    with atomic_dir.atomic_directory(target) as staging:
+        write_tree(staging, "new")
+    assert (target / "serving" / "1" / "saved_model.pb").read_text() == "graph new"
+
+
+def test_renameat2_exchange_swaps_two_directories(tmp_path):
+    atomic_dir = load_atomic_dir()
+    write_tree(tmp_path / "a", "a")
+    write_tree(tmp_path / "b", "b")
+    if not atomic_dir._exchange(str(tmp_path / "a"), str(tmp_path / "b")):
+        pytest.skip("renameat2(RENAME_EXCHANGE) not available here")
+    assert (tmp_path / "a" / "model.keras").read_text() == "model b"
+    assert (tmp_path / "b" / "model.keras").read_text() == "model a"
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
+def test_an_exception_leaves_the_old_directory(old_export, monkeypatch, exchange):
+    atomic_dir = load_atomic_dir()
+    if not exchange:
+        monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
+    before = snapshot(old_export)
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_dir.atomic_directory(old_export) as staging:
+            write_tree(staging, "new")
+            raise RuntimeError("boom")
+    assert snapshot(old_export) == before
+    assert siblings(old_export) == []
+
+
+def test_a_failing_second_rename_puts_the_old_directory_back(old_export, monkeypatch):
+    atomic_dir = load_atomic_dir()
+    monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
+    before = snapshot(old_export)
+    real_rename = os.rename
+    calls = []
+
+    def flaky_rename(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise OSError("disk on fire")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic_dir.os, "rename", flaky_rename)
+    with pytest.raises(OSError, match="disk on fire"):
+        with atomic_dir.atomic_directory(old_export) as staging:
+            write_tree(staging, "new")
+    assert snapshot(old_export) == before
+    assert siblings(old_export) == []
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import importlib.util, os, signal, sys
+    spec = importlib.util.spec_from_file_location("atomic_dir", sys.argv[1])
+    atomic_dir = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(atomic_dir)
+    target, kill_at = sys.argv[2], sys.argv[3]
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    real_rename = os.rename
+    if kill_at == "between_renames":
+        atomic_dir._exchange = lambda a, b: False
+        renames = []
+        def rename(src, dst):
+            real_rename(src, dst)
+            renames.append(dst)
+            if len(renames) == 1:
+                die()
+        atomic_dir.os.rename = rename
+    if kill_at == "before_cleanup":  # new content in place, old not deleted yet
+        atomic_dir._remove = lambda path: die()
+    with atomic_dir.atomic_directory(target) as staging:
+        os.makedirs(os.path.join(staging, "serving", "2"))
+        with open(os.path.join(staging, "model.keras"), "w") as f:
+            f.write("model new")
+        if kill_at == "while_writing":
+            die()
+        with open(os.path.join(staging, "serving", "2", "saved_model.pb"), "w") as f:
+            f.write("graph new")
+    """
+)
+
+
+@pytest.mark.parametrize("kill_at", ["while_writing", "between_renames", "before_cleanup"])
+def test_a_killed_writer_never_leaves_a_half_written_directory(old_export, tmp_path, kill_at):
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    before = snapshot(old_export)
+    result = subprocess.run(
+        [sys.executable, str(script), ATOMIC_DIR_FILE, str(old_export), kill_at], timeout=60
+    )
+    assert result.returncode == -signal.SIGKILL
+    assert siblings(old_export), "the killed writer should leave something to clean up"
+    atomic_dir = load_atomic_dir()
+    if kill_at == "between_renames":
+        assert not old_export.exists()  # the only window: old content is in the backup
+    atomic_dir.recover(old_export)
+    after = snapshot(old_export)
+    if kill_at == "before_cleanup":
+        assert after == {
+            "model.keras": hashlib.sha256(b"model new").hexdigest(),
+            "serving/2/saved_model.pb": hashlib.sha256(b"graph new").hexdigest(),
+        }
+    else:
+        assert after == before
+    assert siblings(old_export) == []
