@@ -1,0 +1,106 @@
+"""The best-by-validation checkpoint of a run.
+
+Each improvement is written as a folder `best-epoch-NNNN/` holding
+`model.weights.h5` and `best.json` (`{"epoch", "monitor", "value"}`), filled
+under a hidden name and renamed into place; the previous best folder is
+deleted afterwards. The best value so far is read back from the folder, so a
+resumed run keeps comparing against it.
+"""
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+
+import keras
+
+from keras_geomatch.training import atomic_files
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.weights.h5"
+INFO_FILE = "best.json"
+_BEST_NAME = re.compile(r"best-epoch-(\d{4,})")
+
+
+def latest_best(directory):
+    """`(path, info)` of the best checkpoint in `directory`, or None."""
+    if not os.path.isdir(directory):
+        return None
+    found = []
+    for name in os.listdir(directory):
+        match = _BEST_NAME.fullmatch(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    for _, path in sorted(found, reverse=True):
+        try:
+            with open(os.path.join(path, INFO_FILE), encoding="utf-8") as f:
+                return path, json.load(f)
+        except (OSError, ValueError) as error:
+            logger.warning("Ignoring the unreadable best checkpoint %s: %s", path, error)
+    return None
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model's weights when `monitor` reaches a new minimum.
+
+    Args:
+        directory: folder of the checkpoint (created on the first save).
+        monitor: a key of the epoch logs, e.g. 'val_loss' (lower is better).
+
+    Attributes:
+        best: the best value so far (inf if none), including the ones of an
+            earlier, interrupted run in the same directory.
+        best_epoch: its 0-based epoch, or None.
+    """
+
+    def __init__(self, directory, monitor="val_loss"):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.monitor = monitor
+        self.best = math.inf
+        self.best_epoch = None
+        previous = latest_best(self.directory)
+        if previous is not None:
+            self.best = float(previous[1]["value"])
+            self.best_epoch = int(previous[1]["epoch"])
+
+    @property
+    def weights_path(self):
+        """The best weights file, or None if nothing was saved yet."""
+        found = latest_best(self.directory)
+        return None if found is None else os.path.join(found[0], WEIGHTS_FILE)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"BestCheckpoint monitors {self.monitor!r}, missing from the epoch logs. "
+                f"Received: keys={sorted(logs or {})}"
+            )
+        self.update(epoch, float(value))
+
+    def update(self, epoch, value):
+        """Saves the weights if `value` beats the best; returns whether it did."""
+        if not value < self.best:
+            return False
+        name = f"best-epoch-{int(epoch):04d}"
+        final = os.path.join(self.directory, name)
+        staging = atomic_files.make_staging_dir(self.directory, name)
+        try:
+            self.model.save_weights(os.path.join(staging, WEIGHTS_FILE))
+            with open(os.path.join(staging, INFO_FILE), "w", encoding="utf-8") as f:
+                json.dump({"epoch": int(epoch), "monitor": self.monitor, "value": value}, f)
+            if os.path.isdir(final):  # the same epoch, redone after a resume
+                shutil.rmtree(final)
+            atomic_files.publish_dir(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        for entry in os.listdir(self.directory):
+            if entry != name and (_BEST_NAME.fullmatch(entry) or entry.startswith(".tmp-")):
+                shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
+        self.best, self.best_epoch = value, int(epoch)
+        return True

@@ -1,0 +1,309 @@
+"""`train(config, workdir)`: one training run, from a `TrainConfig` to an export.
+
+A run, step by step:
+
+1. validate the config, create the `tf.distribute` strategy (first: a
+   multi-worker strategy must exist before TensorFlow runs anything), find
+   the image files and resolve the automatic values of the config;
+2. write the resolved config to `workdir/config.json`; if one is there
+   already (a restart), it must describe the same run (`RESUMABLE_CHANGES`
+   aside), or the run stops with the differences;
+3. build and compile the model (Adam, the learning-rate schedule, the
+   transformed grid loss, `jit_compile`), under the dtype policy
+   `mixed_precision` and the strategy's scope;
+4. restore the latest backup of `workdir/backup/` if any: weights,
+   optimizer state and global step; the data stream restarts at that step;
+5. train to `epochs · steps_per_epoch` steps: Keras `fit` (default and
+   mirrored strategies; progress bar, TensorBoard in `workdir/logs`, best
+   checkpoint by validation loss in `workdir/checkpoints`, backups every
+   `backup_every_steps` and at every epoch end), or `custom_loop` for
+   multi-worker runs. A mid-epoch restart first finishes the interrupted
+   epoch (a `fit` call of its remaining steps);
+6. load the best checkpoint (if there was validation), measure the
+   synthetic PCK of the model and of the identity on the validation pairs
+   (`synthetic_pck`), write `workdir/metrics.json`, and export with
+   `export.export_model` to `export_dir` (model.keras, serving/1/,
+   config.json).
+
+Running the same command again after a kill continues from the last backup;
+after a finished run it redoes only step 6.
+
+Example:
+    >>> config = TrainConfig(backbone="small", weights="none",
+    ...                      train_backbone=True, image_size=(96, 96),
+    ...                      builtin_samples=True, epochs=2, steps_per_epoch=10)
+    >>> result = train(config, workdir="/tmp/run")
+    >>> result["metrics"]["pck@0.1"]
+"""
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+
+from keras_geomatch import export
+from keras_geomatch.losses import TransformedGridLoss
+from keras_geomatch.models import build_geomatch_model
+from keras_geomatch.training import atomic_files
+from keras_geomatch.training import custom_loop
+from keras_geomatch.training import run_datasets
+from keras_geomatch.training import strategies
+from keras_geomatch.training.best_checkpoint import BestCheckpoint
+from keras_geomatch.training.learning_rate import make_learning_rate
+from keras_geomatch.training.synthetic_pck import evaluate_synthetic_pck
+from keras_geomatch.training.tensorboard_scalars import TensorBoardScalars
+from keras_geomatch.training.train_config import RESUMABLE_CHANGES
+from keras_geomatch.training.train_config import TrainConfig
+from keras_geomatch.training.training_backup import BackupCallback
+from keras_geomatch.training.training_backup import TrainingBackup
+from keras_geomatch.training.training_backup import read_step_counter
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+BACKUP_DIR = "backup"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+
+_JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
+
+
+def train(config, workdir=None):
+    """Runs (or resumes) the training described by `config`.
+
+    Args:
+        config: a `TrainConfig`.
+        workdir: overrides `config.workdir` if given.
+
+    Returns:
+        A dict: `config` (the resolved `TrainConfig`), `metrics` (also in
+        `workdir/metrics.json`; chief only, else empty), `history` (the
+        epoch logs of this process's training), `start_step`, `export_dir`.
+
+    Raises:
+        ValueError: a bad config, or a workdir holding a different run.
+    """
+    if workdir is not None:
+        config = dataclasses.replace(config, workdir=os.fspath(workdir))
+    config.validate()
+    strategy = strategies.make_strategy(config.strategy)
+    chief = strategies.is_chief(strategy)
+    train_files, val_files = run_datasets.resolve_files(config)
+    config = config.resolved(len(train_files), len(val_files) if val_files else None)
+    workdir = config.workdir
+    if chief:
+        _prepare_workdir(config)
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.mixed_precision)
+    try:
+        return _run(config, strategy, chief, train_files, val_files, workdir)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _run(config, strategy, chief, train_files, val_files, workdir):
+    keras.utils.set_random_seed(config.seed)
+    multi_worker = strategies.is_multi_worker(strategy)
+    with strategy.scope():
+        model = build_model(config)
+        loss = TransformedGridLoss(
+            config.geometric_model,
+            grid_size=config.loss_grid_size,
+            reduction="none" if multi_worker else "sum_over_batch_size",
+        )
+        optimizer = keras.optimizers.Adam(make_learning_rate(config, config.steps_per_epoch))
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            jit_compile=False if multi_worker else _JIT_COMPILE[config.jit_compile],
+        )
+        backup = TrainingBackup(os.path.join(workdir, BACKUP_DIR))
+        state = backup.restore(model)
+    start_step = int(state["global_step"]) if state else 0
+    total_steps = config.epochs * config.steps_per_epoch
+    if start_step > total_steps:
+        raise ValueError(
+            f"The backup in {backup.directory} is at step {start_step}, past the end of this "
+            f"run ({config.epochs} epochs × {config.steps_per_epoch} steps = {total_steps})."
+        )
+    if state:
+        epoch, step_in_epoch = divmod(start_step, config.steps_per_epoch)
+        logger.info(
+            "Resuming from %s: epoch %d/%d, step %d/%d (global step %d of %d).",
+            backup.directory, epoch + 1, config.epochs, step_in_epoch,
+            config.steps_per_epoch, start_step, total_steps,
+        )
+    else:
+        logger.info("Starting a new run in %s: %d steps.", workdir, total_steps)
+
+    val_dataset = run_datasets.validation_dataset(config, val_files) if val_files else None
+    best = BestCheckpoint(os.path.join(workdir, CHECKPOINT_DIR)) if val_files and chief else None
+    elapsed_before = float(state.get("train_seconds", 0.0)) if state else 0.0
+    started = time.time()
+
+    def backup_state():
+        return {"train_seconds": round(elapsed_before + time.time() - started, 3)}
+
+    history = {}
+    if start_step < total_steps:
+        if multi_worker:
+            history = custom_loop.run_custom_loop(
+                model, loss, config, strategy, train_files, start_step, chief,
+                val_dataset=val_dataset if chief else None,
+                backup=backup if chief else None,
+                best=best,
+                log_dir=os.path.join(workdir, LOG_DIR) if chief else None,
+                state_fn=backup_state,
+            )
+        else:
+            history = _fit(model, config, train_files, val_dataset, backup, best, start_step,
+                           backup_state)
+    final_step = read_step_counter(model.optimizer.iterations)
+    if final_step != total_steps:
+        raise RuntimeError(
+            f"Training stopped at step {final_step} of {total_steps} (a NaN loss?). "
+            f"The last good backup is in {backup.directory}."
+        )
+    train_seconds = elapsed_before + time.time() - started
+    result = {"config": config, "history": history, "start_step": start_step,
+              "metrics": {}, "export_dir": None}
+    if chief:
+        result["metrics"] = _finish(model, config, val_dataset, best, train_seconds)
+        if config.export_at_end:
+            exported = export_trained_model(model, config)
+            result["export_dir"] = exported
+    return result
+
+
+def build_model(config, random_init=False):
+    """The model of a `TrainConfig`; `random_init` skips loading the
+    backbone's weights (for a copy that receives trained weights)."""
+    return build_geomatch_model(
+        geometric_model=config.geometric_model,
+        backbone=config.backbone,
+        weights=None if random_init else config.weights_argument,
+        image_size=config.image_size,
+        train_backbone=config.train_backbone,
+        preprocessing=None if config.preprocessing == "auto" else config.preprocessing,
+        name=f"geomatch_{config.model_name}".replace("-", "_").replace(".", "_"),
+    )
+
+
+def _prepare_workdir(config):
+    os.makedirs(config.workdir, exist_ok=True)
+    path = os.path.join(config.workdir, CONFIG_FILE)
+    if os.path.exists(path):
+        previous = TrainConfig.load(path)
+        differences = {
+            name: values
+            for name, values in previous.differences(config).items()
+            if name not in RESUMABLE_CHANGES
+        }
+        if differences:
+            listed = "\n  ".join(
+                f"{name}: {old!r} in the workdir, {new!r} now"
+                for name, (old, new) in differences.items()
+            )
+            raise ValueError(
+                f"The workdir {config.workdir!r} holds a different run. Use a new workdir, "
+                f"or the same flags to resume it. Differences:\n  {listed}"
+            )
+    atomic_files.write_json_atomic(path, config.to_dict())
+
+
+def _fit(model, config, train_files, val_dataset, backup, best, start_step, state_fn):
+    steps = config.steps_per_epoch
+    epoch, step_in_epoch = divmod(start_step, steps)
+    # (initial_epoch, epochs, steps_per_epoch, first global step)
+    segments = []
+    if step_in_epoch:
+        segments.append((epoch, epoch + 1, steps - step_in_epoch, start_step))
+        epoch += 1
+    if epoch < config.epochs:
+        segments.append((epoch, config.epochs, steps, epoch * steps))
+    history = {}
+    for initial_epoch, epochs, segment_steps, first_step in segments:
+        dataset = run_datasets.training_dataset(
+            config, train_files, first_step, (epochs - initial_epoch) * segment_steps
+        )
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            TensorBoardScalars(os.path.join(config.workdir, LOG_DIR)),
+        ]
+        if best is not None:
+            callbacks.append(best)
+        callbacks.append(
+            BackupCallback(backup, steps, every_steps=config.backup_every_steps,
+                           state_fn=lambda: {**state_fn(), **_best_state(best)})
+        )
+        fitted = model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=segment_steps,
+            validation_data=val_dataset,
+            shuffle=False,  # the pair stream is already in a seeded random order
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(values)
+        if model.stop_training:
+            break
+    return history
+
+
+def _best_state(best):
+    if best is None or best.best_epoch is None:
+        return {}
+    return {"best_epoch": best.best_epoch, "best_val_loss": best.best}
+
+
+def _finish(model, config, val_dataset, best, train_seconds):
+    """Loads the best weights, writes metrics.json, returns the metrics."""
+    metrics = {
+        "global_step": read_step_counter(model.optimizer.iterations),
+        "epochs": config.epochs,
+        "steps_per_epoch": config.steps_per_epoch,
+        "train_seconds": round(train_seconds, 1),
+        "weights": "last",
+    }
+    if best is not None and best.weights_path is not None:
+        model.load_weights(best.weights_path)
+        metrics.update(weights="best", best_epoch=best.best_epoch + 1, best_val_loss=best.best)
+    if val_dataset is not None:
+        pck = evaluate_synthetic_pck(
+            model, val_dataset, config.geometric_model, config.image_size
+        )
+        metrics["synthetic_pck"] = pck
+        logger.info(
+            "Synthetic PCK on %d validation pairs: model %s, identity %s",
+            pck["num_pairs"],
+            ", ".join(f"@{a:g} {pck[f'pck@{a:g}']:.3f}" for a in pck["alphas"]),
+            ", ".join(f"@{a:g} {pck[f'identity_pck@{a:g}']:.3f}" for a in pck["alphas"]),
+        )
+    atomic_files.write_json_atomic(os.path.join(config.workdir, METRICS_FILE), metrics)
+    return metrics
+
+
+def export_trained_model(model, config):
+    """Exports a float32, strategy-free copy of `model` to `config.export_dir`.
+
+    Returns:
+        The absolute export directory.
+    """
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        # Random initial weights (no download): every weight is copied over.
+        plain = build_model(config, random_init=True)
+        plain.set_weights(model.get_weights())
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    path = export.export_model(plain, config.export_dir, config=config.to_dict(), version=1)
+    logger.info("Exported the model to %s", path)
+    return path

@@ -1,0 +1,192 @@
+"""Backups of the training state, for resuming a killed run where it stopped.
+
+Why not `keras.callbacks.BackupAndRestore` (Keras 3.15): it restores only
+the epoch number (a backup taken mid-epoch makes the restarted run redo the
+epoch from its first step), it overwrites its weights and metadata files in
+place (a kill during the write leaves them torn), and it deletes the backup
+when `fit` ends. Here:
+
+* a backup is a folder `step-NNNNNNNNNN/` holding `state.weights.h5` (the
+  model's weights and the optimizer's variables, its step counter included)
+  and `state.json`; it is filled under a hidden name and renamed into place,
+  so a folder with that name is always complete;
+* the latest `keep` backups are kept (the older ones are deleted after a
+  newer one is in place), and one that fails to load falls back to the one
+  before;
+* restoring gives the global step, from which the epoch, the step within it
+  and the position in the (index-keyed) data stream follow.
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+
+import keras
+import numpy as np
+
+from keras_geomatch.training import atomic_files
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "state.weights.h5"
+STATE_FILE = "state.json"
+_BACKUP_NAME = re.compile(r"step-(\d{10})")
+
+
+def read_step_counter(variable):
+    """The integer value of a (possibly distributed) step counter variable."""
+    return int(np.asarray(keras.ops.convert_to_numpy(variable.value)).item())
+
+
+class TrainingBackup:
+    """The backups of one run, in `directory`.
+
+    Args:
+        directory: folder of the backups (created on the first save).
+        keep: number of backups kept (>= 1).
+
+    Example:
+        >>> backup = TrainingBackup("workdir/backup")
+        >>> state = backup.restore(model)  # None on a fresh start
+        >>> backup.save(model, {"epoch": 3})
+    """
+
+    def __init__(self, directory, keep=2):
+        if int(keep) < 1:
+            raise ValueError(f"Expected keep >= 1. Received: keep={keep}")
+        self.directory = os.fspath(directory)
+        self.keep = int(keep)
+
+    def list(self):
+        """`[(global_step, path)]` of the complete backups, oldest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            match = _BACKUP_NAME.fullmatch(name)
+            if match:
+                found.append((int(match.group(1)), os.path.join(self.directory, name)))
+        return sorted(found)
+
+    def save(self, model, state=None):
+        """Backs up `model` (compiled: its optimizer is saved too).
+
+        Args:
+            model: the model being trained.
+            state: JSON-ready dict stored next to the weights.
+
+        Returns:
+            The backup's folder.
+        """
+        step = read_step_counter(model.optimizer.iterations)
+        final = os.path.join(self.directory, f"step-{step:010d}")
+        if os.path.isdir(final):
+            return final  # this exact state is already backed up
+        staging = atomic_files.make_staging_dir(self.directory, f"step-{step:010d}")
+        try:
+            model.save_weights(os.path.join(staging, WEIGHTS_FILE))
+            with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as f:
+                json.dump({**(state or {}), "global_step": step}, f, indent=2)
+            atomic_files.publish_dir(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._prune()
+        return final
+
+    def _prune(self):
+        for _, path in self.list()[: -self.keep]:
+            shutil.rmtree(path, ignore_errors=True)
+        # Staging folders left by killed runs.
+        for name in os.listdir(self.directory):
+            if name.startswith(".tmp-"):
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+    def restore(self, model):
+        """Loads the latest loadable backup into `model` (compiled).
+
+        Returns:
+            The backup's state dict (with 'global_step'), or None if there is
+            no backup.
+
+        Raises:
+            ValueError: backups exist but none of them loads.
+        """
+        backups = self.list()
+        if not backups:
+            return None
+        optimizer = model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        errors = []
+        for step, path in reversed(backups):
+            try:
+                with open(os.path.join(path, STATE_FILE), encoding="utf-8") as f:
+                    state = json.load(f)
+                model.load_weights(os.path.join(path, WEIGHTS_FILE))
+            except (OSError, ValueError, KeyError) as error:
+                logger.warning("Backup %s does not load (%s); trying an older one.", path, error)
+                errors.append(f"{path}: {error}")
+                continue
+            restored = read_step_counter(optimizer.iterations)
+            if restored != step or state.get("global_step") != step:
+                errors.append(
+                    f"{path}: expected global step {step}, the file holds {restored} "
+                    f"(state.json says {state.get('global_step')})"
+                )
+                continue
+            return state
+        raise ValueError("No backup could be restored:\n  " + "\n  ".join(errors))
+
+
+class BackupCallback(keras.callbacks.Callback):
+    """Backs up the training state every `every_steps` steps and at epoch ends.
+
+    The last step of an epoch is backed up by `on_epoch_end` only, after the
+    validation and the best checkpoint of that epoch: a backup at an epoch
+    boundary then always means the epoch's end-of-epoch work is done.
+
+    Args:
+        backup: a `TrainingBackup`.
+        steps_per_epoch: training steps per epoch.
+        every_steps: 0 for epoch ends only.
+        state_fn: optional callable returning a JSON-ready dict stored with
+            each backup.
+    """
+
+    def __init__(self, backup, steps_per_epoch, every_steps=0, state_fn=None):
+        super().__init__()
+        self.backup = backup
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.every_steps = int(every_steps)
+        self.state_fn = state_fn
+        self._step = None
+
+    def on_train_begin(self, logs=None):
+        self._step = read_step_counter(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if (
+            self.every_steps
+            and self._step % self.every_steps == 0
+            and self._step % self.steps_per_epoch != 0
+        ):
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._step % self.steps_per_epoch != 0:
+            raise RuntimeError(
+                f"Epoch {epoch} ended at step {self._step}, not a multiple of "
+                f"steps_per_epoch={self.steps_per_epoch}: the data ran out early?"
+            )
+        self._save()
+
+    def _save(self):
+        epoch, step_in_epoch = divmod(self._step, self.steps_per_epoch)
+        state = {"epoch": epoch, "step_in_epoch": step_in_epoch}
+        if self.state_fn is not None:
+            state.update(self.state_fn())
+        self.backup.save(self.model, state)
