@@ -16,38 +16,41 @@ and the SavedModel `EXPORT_DIR/serving/VERSION/` (TF Serving:
 see `keras_geomatch.export`. Training calls the same `export.export_model`.
 """
 
+import functools
 import json
 import os
 
 from absl import app
 from absl import flags
 
-_FLAGS = {}
 
-
-def define_flags():
-    """Defines this program's flags (once) and returns their holders."""
-    if _FLAGS:
-        return _FLAGS
-    _FLAGS["model"] = flags.DEFINE_string(
-        "model", None, "Path of the trained .keras model (the first stage for two stages).",
-        required=True,
-    )
-    _FLAGS["model2"] = flags.DEFINE_string(
-        "model2", None, "Optional .keras model of a second stage (e.g. TPS after affine)."
-    )
-    _FLAGS["export_dir"] = flags.DEFINE_string(
-        "export_dir", None, "Directory to (re)create with the export.", required=True
-    )
-    _FLAGS["version"] = flags.DEFINE_integer(
-        "version", 1, "TF Serving version number (serving/VERSION); must be >= 1.", lower_bound=1
-    )
-    _FLAGS["config"] = flags.DEFINE_string(
-        "config", None,
-        "Optional JSON file of the training config to record in config.json. "
-        "Default: config.json next to --model, if there is one.",
-    )
-    return _FLAGS
+def define_flags(flag_values=flags.FLAGS):
+    """Defines this program's flags on `flag_values`; returns their holders."""
+    return {
+        "model": flags.DEFINE_string(
+            "model", None,
+            "Path of the trained .keras model (the first stage for two stages).",
+            required=True, flag_values=flag_values,
+        ),
+        "model2": flags.DEFINE_string(
+            "model2", None, "Optional .keras model of a second stage (e.g. TPS after affine).",
+            flag_values=flag_values,
+        ),
+        "export_dir": flags.DEFINE_string(
+            "export_dir", None, "Directory to (re)create with the export.",
+            required=True, flag_values=flag_values,
+        ),
+        "version": flags.DEFINE_integer(
+            "version", 1, "TF Serving version number (serving/VERSION); must be >= 1.",
+            lower_bound=1, flag_values=flag_values,
+        ),
+        "config": flags.DEFINE_string(
+            "config", None,
+            "Optional JSON file of the training config to record in config.json. "
+            "Default: config.json next to --model, if there is one.",
+            flag_values=flag_values,
+        ),
+    }
 
 
 def _load_model(path):
@@ -86,10 +89,10 @@ def run(model_path, export_dir, version=1, model2_path=None, config_path=None):
     )
 
 
-def main(argv):
+def main(argv, holders):
+    """Runs the export from parsed flags (`holders` from `define_flags`)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    holders = define_flags()
     export_dir = run(
         holders["model"].value,
         holders["export_dir"].value,
@@ -101,5 +104,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    app.run(functools.partial(main, holders=define_flags()))
