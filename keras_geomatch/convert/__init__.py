@@ -11,3 +11,4 @@ from keras_geomatch.convert.converter import load_reference_weights
 from keras_geomatch.convert.torch_checkpoint import read_state_dict
 from keras_geomatch.convert.weights_mapping import infer_backbone
 from keras_geomatch.convert.weights_mapping import infer_geometric_model
+from keras_geomatch.convert.weights_mapping import infer_layout

@@ -1,11 +1,13 @@
 """Converts a checkpoint of the reference PyTorch code to a ``.keras`` model.
 
     python -m keras_geomatch.convert CHECKPOINT.pth.tar OUT.keras \
-        [--backbone auto|vgg16|resnet101] [--image_size 240 | --image_size 240 320] \
-        [--allow_unsafe_pickle]
+        [--backbone auto|vgg16|resnet101_torch|resnet101] \
+        [--image_size 240 | --image_size 240 320] [--allow_unsafe_pickle]
 
 The geometric model (affine, hom, hom_matrix, tps) is read from the size of
-θ in the file; the backbone from its key names unless given. The saved model
+θ in the file; the backbone from its key names unless given (ResNet-101
+files get ``resnet101_torch``, torchvision's exact layout; ``resnet101``,
+keras.applications' network, is only an approximation). The saved model
 takes RGB images in [0, 255] and outputs θ; load it with
 ``import keras_geomatch; keras.models.load_model(OUT.keras)``.
 """
@@ -22,8 +24,10 @@ def _parser():
     parser.add_argument("checkpoint", help="the reference's .pth.tar file")
     parser.add_argument("output", help="where to write the .keras model")
     parser.add_argument(
-        "--backbone", default="auto", choices=("auto", "vgg16", "resnet101"),
-        help="backbone of the checkpoint (default: inferred from its keys)",
+        "--backbone", default="auto", choices=("auto", "vgg16", "resnet101_torch", "resnet101"),
+        help="Keras backbone to build (default: inferred from the keys; ResNet-101 "
+             "files get resnet101_torch, exact; resnet101 is keras.applications' "
+             "network and only approximates them)",
     )
     parser.add_argument(
         "--image_size", type=int, nargs="+", default=[240], metavar="SIZE",

@@ -4,16 +4,23 @@ The built model takes RGB pixels in [0, 255] and normalises them the torch
 way (``preprocessing="torch"``: RGB/255, ImageNet mean/std), as the
 reference's weights expect.
 
-Equivalence: with VGG-16 the converted model computes the reference's θ (to
-float32 round-off). With ResNet-101 every tensor is copied, but
-``keras.applications.ResNet101`` is not torchvision's network: it strides in
-the first 1×1 convolution of a stage's first block where torchvision (v1.5)
-strides in the 3×3 one, and its BatchNorm epsilon is 1.001e-5 instead of
-1e-5. The converted ResNet-101 model is therefore an approximation of the
-reference, not a copy.
+Equivalence: the converted model computes the reference's θ to float32
+round-off, for VGG-16 checkpoints (backbone ``vgg16``) and for ResNet-101
+checkpoints with the default backbone ``resnet101_torch``, which is
+torchvision's ResNet-101 (v1.5: stride in the 3×3 conv, no conv biases,
+BatchNorm epsilon 1e-5, PyTorch's symmetric padding; see
+``keras_geomatch.models.resnet_torchvision``).
+
+``backbone="resnet101"`` (``keras.applications.ResNet101``) still loads a
+ResNet-101 checkpoint, every tensor copied and its conv biases set to zero,
+but it is another network: it strides in the first 1×1 convolution of a
+stage's first block where torchvision strides in the 3×3 one, and its
+BatchNorm epsilon is 1.001e-5. Such a model only approximates the reference
+(a ``UserWarning`` says so); use it only if you need that layout.
 """
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -58,7 +65,8 @@ def load_reference_weights(model, state_dict, backbone):
         model: the Keras model (inputs source/target image, output θ).
         state_dict: ``{key: numpy array}``; ``FeatureExtraction.vgg.*`` keys
             are accepted as the older spelling of ``FeatureExtraction.model.*``.
-        backbone: ``"vgg16"`` or ``"resnet101"``.
+        backbone: a key of ``weights_mapping.CHECKPOINT_LAYOUT`` (``"vgg16"``,
+            ``"resnet101_torch"`` or ``"resnet101"``), the model's backbone.
 
     Raises:
         ValueError: keys missing or unexpected (all listed), a shape that
@@ -128,7 +136,10 @@ def convert_checkpoint(
     Args:
         checkpoint_path: the reference's checkpoint file.
         output_path: if given, the model is saved there (a ``.keras`` file).
-        backbone: ``"auto"`` (from the key names), ``"vgg16"`` or ``"resnet101"``.
+        backbone: ``"auto"`` (from the key names: ``"vgg16"`` or
+            ``"resnet101_torch"``, both exact), ``"vgg16"``,
+            ``"resnet101_torch"``, or ``"resnet101"`` (keras.applications'
+            ResNet-101: an approximation of a ResNet checkpoint, warns).
         image_size: ``(height, width)``; the reference's regression was
             trained on 240×240 (its first conv sees 15·15 = 225 channels), so
             other sizes fail unless the file was trained for them.
@@ -145,18 +156,26 @@ def convert_checkpoint(
         torch_checkpoint.read_state_dict(checkpoint_path, allow_unsafe_pickle)
     )
     geometric_model = weights_mapping.infer_geometric_model(state_dict)
-    inferred = weights_mapping.infer_backbone(state_dict)
+    layout = weights_mapping.infer_layout(state_dict)
     if backbone == "auto":
-        backbone = inferred
+        backbone = weights_mapping.DEFAULT_BACKBONE[layout]
     elif backbone not in weights_mapping.BACKBONES:
         raise ValueError(
             f"Expected backbone in {['auto', *weights_mapping.BACKBONES]}. "
             f"Received: backbone={backbone!r}"
         )
-    elif backbone != inferred:
+    elif weights_mapping.CHECKPOINT_LAYOUT[backbone] != layout:
         raise ValueError(
-            f"The checkpoint's keys are those of a {inferred} backbone. "
+            f"The checkpoint's keys are those of a {layout} backbone. "
             f"Received: backbone={backbone!r}"
+        )
+    if backbone != weights_mapping.DEFAULT_BACKBONE[layout]:
+        warnings.warn(
+            f"backbone={backbone!r} is not the reference's network (keras.applications' "
+            "ResNet-101 strides in the 1×1 conv and uses BatchNorm epsilon 1.001e-5): "
+            "the converted model only approximates the checkpoint's θ. "
+            f"backbone={weights_mapping.DEFAULT_BACKBONE[layout]!r} reproduces it.",
+            stacklevel=2,
         )
     model = build_geomatch_model(
         geometric_model=geometric_model,

@@ -17,8 +17,14 @@ Conventions (SPEC §5):
 - ResNet-101: ``model.0``/``model.1`` are ``conv1_conv``/``conv1_bn``;
   ``model.4/5/6`` (layer1..3) block ``j`` is ``conv{2,3,4}_block{j+1}`` with
   ``conv1/bn1 → _1_conv/_1_bn``, ``conv2/bn2 → _2_*``, ``conv3/bn3 → _3_*``,
-  ``downsample.0/.1 → _0_conv/_0_bn``. The reference convs have no bias;
-  the Keras ones do and are set to zero.
+  ``downsample.0/.1 → _0_conv/_0_bn``. Both Keras ResNet backbones use these
+  names. The reference convs have no bias; ``resnet101_torch``'s have none
+  either, ``resnet101``'s (keras.applications) do and are set to zero.
+
+Backbone names are those of ``keras_geomatch.models.BACKBONES``. A checkpoint
+has one of two key *layouts* (``CHECKPOINT_LAYOUT``): VGG-16's, or
+ResNet-101's, which both ``resnet101_torch`` (exact, the default) and
+``resnet101`` (keras.applications' v1 network, an approximation) accept.
 """
 
 import dataclasses
@@ -29,7 +35,11 @@ FEATURE_PREFIX = "FeatureExtraction.model."
 LEGACY_FEATURE_PREFIX = "FeatureExtraction.vgg."
 IGNORED_SUFFIXES = ("num_batches_tracked",)
 
-BACKBONES = ("vgg16", "resnet101")
+# Keras backbone → the checkpoint key layout it loads.
+CHECKPOINT_LAYOUT = {"vgg16": "vgg16", "resnet101_torch": "resnet101", "resnet101": "resnet101"}
+BACKBONES = tuple(CHECKPOINT_LAYOUT)
+# Checkpoint layout → the backbone that reproduces the reference exactly.
+DEFAULT_BACKBONE = {"vgg16": "vgg16", "resnet101": "resnet101_torch"}
 
 # Size of θ (FeatureRegression.linear.bias) → geometric model name of the
 # model builder's registry.
@@ -113,8 +123,8 @@ def infer_geometric_model(state_dict):
     return GEOMETRIC_MODEL_BY_OUTPUT_DIM[output_dim]
 
 
-def infer_backbone(state_dict):
-    """``"vgg16"`` or ``"resnet101"`` from the FeatureExtraction key names.
+def infer_layout(state_dict):
+    """The checkpoint's key layout, ``"vgg16"`` or ``"resnet101"``.
 
     ResNet files have BatchNorm statistics (``model.1.running_mean``) and
     nested bottleneck blocks (``model.4.0.conv1.weight``); VGG files have
@@ -139,40 +149,52 @@ def infer_backbone(state_dict):
     )
 
 
+def infer_backbone(state_dict):
+    """The Keras backbone that computes a checkpoint's network exactly.
+
+    ``"vgg16"`` for VGG files, ``"resnet101_torch"`` (torchvision's layout)
+    for ResNet-101 files; see ``infer_layout``.
+    """
+    return DEFAULT_BACKBONE[infer_layout(state_dict)]
+
+
 def backbone_mappings(backbone):
-    """The ``LayerMapping`` list of a backbone (``"vgg16"`` or ``"resnet101"``)."""
-    if backbone == "vgg16":
+    """The ``LayerMapping`` list of a backbone (a key of ``CHECKPOINT_LAYOUT``)."""
+    if backbone not in CHECKPOINT_LAYOUT:
+        raise ValueError(
+            f"Expected backbone in {list(BACKBONES)}. Received: backbone={backbone!r}"
+        )
+    if CHECKPOINT_LAYOUT[backbone] == "vgg16":
         return [
             LayerMapping(f"{FEATURE_PREFIX}{index}", ("feature_extraction", name), "conv")
             for index, name in VGG16_KERAS_NAME_BY_TORCH_INDEX.items()
         ]
-    if backbone == "resnet101":
-        mappings = [
-            LayerMapping(f"{FEATURE_PREFIX}0", ("feature_extraction", "conv1_conv"),
-                         "conv_no_bias"),
-            LayerMapping(f"{FEATURE_PREFIX}1", ("feature_extraction", "conv1_bn"),
-                         "batch_norm"),
-        ]
-        for torch_index, stage, blocks in RESNET101_STAGES:
-            for block in range(blocks):
-                torch_block = f"{FEATURE_PREFIX}{torch_index}.{block}"
-                keras_block = f"conv{stage}_block{block + 1}"
-                parts = [("conv1", "bn1", "1"), ("conv2", "bn2", "2"), ("conv3", "bn3", "3")]
-                if block == 0:
-                    parts.append(("downsample.0", "downsample.1", "0"))
-                for torch_conv, torch_bn, keras_index in parts:
-                    mappings.append(LayerMapping(
-                        f"{torch_block}.{torch_conv}",
-                        ("feature_extraction", f"{keras_block}_{keras_index}_conv"),
-                        "conv_no_bias",
-                    ))
-                    mappings.append(LayerMapping(
-                        f"{torch_block}.{torch_bn}",
-                        ("feature_extraction", f"{keras_block}_{keras_index}_bn"),
-                        "batch_norm",
-                    ))
-        return mappings
-    raise ValueError(f"Expected backbone in {list(BACKBONES)}. Received: backbone={backbone!r}")
+    # ResNet-101 layout.
+    mappings = [
+        LayerMapping(f"{FEATURE_PREFIX}0", ("feature_extraction", "conv1_conv"),
+                     "conv_no_bias"),
+        LayerMapping(f"{FEATURE_PREFIX}1", ("feature_extraction", "conv1_bn"),
+                     "batch_norm"),
+    ]
+    for torch_index, stage, blocks in RESNET101_STAGES:
+        for block in range(blocks):
+            torch_block = f"{FEATURE_PREFIX}{torch_index}.{block}"
+            keras_block = f"conv{stage}_block{block + 1}"
+            parts = [("conv1", "bn1", "1"), ("conv2", "bn2", "2"), ("conv3", "bn3", "3")]
+            if block == 0:
+                parts.append(("downsample.0", "downsample.1", "0"))
+            for torch_conv, torch_bn, keras_index in parts:
+                mappings.append(LayerMapping(
+                    f"{torch_block}.{torch_conv}",
+                    ("feature_extraction", f"{keras_block}_{keras_index}_conv"),
+                    "conv_no_bias",
+                ))
+                mappings.append(LayerMapping(
+                    f"{torch_block}.{torch_bn}",
+                    ("feature_extraction", f"{keras_block}_{keras_index}_bn"),
+                    "batch_norm",
+                ))
+    return mappings
 
 
 def regression_mappings():

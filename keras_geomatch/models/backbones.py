@@ -1,10 +1,18 @@
 """The feature-extraction backbones, one registry (SPEC §1.1).
 
-| name        | cut at                       | /stride | channels | default normalisation |
-|-------------|------------------------------|---------|----------|-----------------------|
-| `vgg16`     | `block4_pool` (pool4)        | 16      | 512      | caffe (Keras weights) |
-| `resnet101` | `conv4_block23_out` (layer3) | 16      | 1024     | caffe (Keras weights) |
-| `small`     | our own, 3 VGG-style blocks  | 8       | 128      | unit (RGB / 255)      |
+| name              | cut at                       | /stride | channels | default normalisation    |
+|-------------------|------------------------------|---------|----------|--------------------------|
+| `vgg16`           | `block4_pool` (pool4)        | 16      | 512      | caffe (Keras weights)    |
+| `resnet101`       | `conv4_block23_out` (layer3) | 16      | 1024     | caffe (Keras weights)    |
+| `resnet101_torch` | `conv4_block23_out` (layer3) | 16      | 1024     | torch (no Keras weights) |
+| `small`           | our own, 3 VGG-style blocks  | 8       | 128      | unit (RGB / 255)         |
+
+`resnet101_torch` is ResNet-101 in torchvision's layout (stride in the 3×3
+conv, no conv biases, BatchNorm epsilon 1e-5, PyTorch's symmetric padding;
+see `resnet_torchvision`), the network of the reference's ResNet-101
+checkpoints, which `keras.applications.ResNet101` (`resnet101`) only
+approximates. Keras has no ImageNet weights for it: use a converted
+checkpoint or a local weights file.
 
 `small` is a CPU-friendly backbone of this project: three blocks of two 3×3
 ReLU convolutions (32, 64, 128 filters) each followed by a 2×2 max-pool,
@@ -18,6 +26,7 @@ from typing import Callable
 
 import keras
 
+from keras_geomatch.models import resnet_torchvision
 from keras_geomatch.models.weights_file import load_weights_by_layer_name
 
 
@@ -44,6 +53,12 @@ def _resnet101(input_shape, keras_weights):
     return base.input, base.get_layer("conv4_block23_out").output
 
 
+def _resnet101_torch(input_shape, keras_weights):
+    del keras_weights  # no Keras ImageNet weights; checked by build_backbone
+    inputs = keras.Input(input_shape, name="image")
+    return inputs, resnet_torchvision.resnet_torchvision_features(inputs)
+
+
 SMALL_BACKBONE_FILTERS = (32, 64, 128)
 
 
@@ -63,6 +78,7 @@ def _small(input_shape, keras_weights):
 BACKBONES = {
     "vgg16": Backbone("vgg16", _vgg16, 16, "caffe", True),
     "resnet101": Backbone("resnet101", _resnet101, 16, "caffe", True),
+    "resnet101_torch": Backbone("resnet101_torch", _resnet101_torch, 16, "torch", False),
     "small": Backbone("small", _small, 8, "unit", False),
 }
 

@@ -1,6 +1,7 @@
 """End-to-end tests of `python -m keras_geomatch.convert` against the PyTorch reference."""
 
 import argparse
+import warnings
 
 import keras
 import numpy as np
@@ -136,10 +137,38 @@ def test_comparison_catches_mapping_mistakes(
     assert error > 100 * TOLERANCE
 
 
-def test_resnet101_checkpoint_converts_with_every_key_used(tmp_path, monkeypatch, image_pair):
-    """ResNet-101: shapes and full key coverage only (see the converter's docstring)."""
+@pytest.fixture(scope="module")
+def resnet_tps(tmp_path_factory, image_pair):
+    """A ResNet-101 TPS reference, its checkpoint (older 'vgg' keys) and its θ."""
     reference = build_reference_model("resnet101", output_dim=18, seed=3)
-    checkpoint = save_reference_checkpoint(reference, tmp_path / "r.pth.tar", key_prefix="vgg")
+    checkpoint = save_reference_checkpoint(
+        reference, tmp_path_factory.mktemp("resnet") / "r.pth.tar", key_prefix="vgg"
+    )
+    return reference, checkpoint, _torch_theta(reference, *image_pair)
+
+
+def test_cli_converts_resnet101_checkpoint_to_same_theta(tmp_path, image_pair, resnet_tps):
+    """ResNet-101 files get `resnet101_torch` (torchvision's layout): exact."""
+    _, checkpoint, expected = resnet_tps
+    output = tmp_path / "resnet.keras"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([str(checkpoint), str(output)]) == 0
+    assert not [w for w in caught if "approximates" in str(w.message)]
+
+    model = keras.models.load_model(output)
+    assert model.name == "geomatch_tps_resnet101_torch"
+    assert model.get_layer("preprocess").mode == "torch"
+    got = _keras_theta(model, *image_pair)
+    assert got.shape == (2, 18)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+
+
+def test_keras_applications_resnet101_is_an_approximation_with_every_key_used(
+    monkeypatch, image_pair, resnet_tps
+):
+    """backbone='resnet101' loads every tensor but is another network (v1 strides)."""
+    reference, checkpoint, expected = resnet_tps
     expected_keys = {
         k for k in torch.load(checkpoint, weights_only=True)["state_dict"]
         if not k.endswith("num_batches_tracked")
@@ -156,7 +185,8 @@ def test_resnet101_checkpoint_converts_with_every_key_used(tmp_path, monkeypatch
     monkeypatch.setattr(
         weights_mapping, "normalize_keys", lambda s: RecordingDict(normalize_keys(s))
     )
-    model = converter.convert_checkpoint(checkpoint, tmp_path / "r.keras")
+    with pytest.warns(UserWarning, match="only approximates"):
+        model = converter.convert_checkpoint(checkpoint, backbone="resnet101")
 
     assert model.name == "geomatch_tps_resnet101"
     assert {k.replace(".model.", ".vgg.", 1) for k in read} >= expected_keys
@@ -172,10 +202,11 @@ def test_resnet101_checkpoint_converts_with_every_key_used(tmp_path, monkeypatch
     )
     conv = model.get_layer("feature_extraction").get_layer("conv3_block1_0_conv")
     np.testing.assert_array_equal(np.asarray(conv.bias), 0.0)
-    source, target = image_pair
-    theta = _keras_theta(model, source, target)
+    theta = _keras_theta(model, *image_pair)
     assert theta.shape == (2, 18)
     assert np.all(np.isfinite(theta))
+    # The reason resnet101_torch exists: the v1 network misses the reference's θ.
+    assert np.max(np.abs(theta - expected)) > 10 * TOLERANCE
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path, vgg_affine_reference):
@@ -207,6 +238,8 @@ def test_explicit_backbone_must_match_keys(tmp_path, vgg_affine_reference):
     checkpoint = save_reference_checkpoint(vgg_affine_reference, tmp_path / "a.pth.tar")
     with pytest.raises(ValueError, match="vgg16 backbone. Received: backbone='resnet101'"):
         converter.convert_checkpoint(checkpoint, backbone="resnet101")
+    with pytest.raises(ValueError, match="Received: backbone='resnet101_torch'"):
+        converter.convert_checkpoint(checkpoint, backbone="resnet101_torch")
     with pytest.raises(ValueError, match="auto"):
         converter.convert_checkpoint(checkpoint, backbone="small")
 

@@ -86,7 +86,9 @@ def test_infer_geometric_model_rejects_other_sizes():
 
 def test_infer_backbone(vgg_state, resnet_state):
     assert wm.infer_backbone(vgg_state) == "vgg16"
-    assert wm.infer_backbone(resnet_state) == "resnet101"
+    assert wm.infer_backbone(resnet_state) == "resnet101_torch"
+    assert wm.infer_layout(vgg_state) == "vgg16"
+    assert wm.infer_layout(resnet_state) == "resnet101"
     with pytest.raises(ValueError, match="FeatureExtraction"):
         wm.infer_backbone({"FeatureRegression.linear.bias": np.zeros(6)})
 
@@ -107,9 +109,10 @@ def test_normalize_keys_renames_legacy_prefix_only():
         })
 
 
-@pytest.mark.parametrize("backbone", ["vgg16", "resnet101"])
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet101_torch", "resnet101"])
 def test_mappings_cover_exactly_the_reference_keys(backbone):
-    state = wm.normalize_keys(_numpy_state(backbone, key_prefix="vgg"))
+    reference_backbone = wm.CHECKPOINT_LAYOUT[backbone]
+    state = wm.normalize_keys(_numpy_state(reference_backbone, key_prefix="vgg"))
     mappings = wm.model_mappings(backbone)
     wm.check_keys(state, mappings)  # no error
     used = [key for mapping in mappings for key in mapping.torch_keys()]
@@ -134,24 +137,36 @@ def test_check_keys_vgg_file_against_resnet_layout(vgg_state):
 
 
 def test_unknown_backbone_raises():
-    with pytest.raises(ValueError, match="vgg16"):
+    with pytest.raises(ValueError, match="resnet101_torch"):
         wm.backbone_mappings("alexnet")
 
 
-@pytest.mark.parametrize(
-    "backbone, application, shape",
-    [
-        ("vgg16", keras.applications.VGG16, (64, 64, 3)),
-        ("resnet101", keras.applications.ResNet101, (64, 64, 3)),
-    ],
-)
-def test_keras_layer_names_exist_with_matching_shapes(backbone, application, shape):
-    keras_model = application(include_top=False, weights=None, input_shape=shape)
-    state = wm.normalize_keys(_numpy_state(backbone))
+def test_checkpoint_backbones_are_registered_keras_backbones():
+    from keras_geomatch.models import BACKBONES
+
+    assert set(wm.BACKBONES) <= set(BACKBONES)
+    assert set(wm.DEFAULT_BACKBONE.values()) <= set(wm.BACKBONES)
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet101_torch", "resnet101"])
+def test_keras_layer_names_exist_with_matching_shapes(backbone):
+    from keras_geomatch.models import build_backbone
+
+    keras_model = build_backbone(backbone, (64, 64), weights=None)
+    state = wm.normalize_keys(_numpy_state(wm.CHECKPOINT_LAYOUT[backbone]))
+    mapped = set()
     for mapping in wm.backbone_mappings(backbone):
         layer = keras_model.get_layer(mapping.keras_path[-1])
         values = wm.convert_layer(mapping, state)
         for attribute, value in values.items():
-            variable = getattr(layer, attribute)
+            variable = getattr(layer, attribute, None)
             if value is not None:
                 assert tuple(variable.shape) == value.shape, mapping
+                mapped.add(id(variable))
+            elif backbone == "resnet101_torch":  # torchvision layout: no bias to zero
+                assert variable is None, mapping
+    # Every backbone weight receives a checkpoint tensor (resnet101's biases excepted).
+    unmapped = [v.path for v in keras_model.weights if id(v) not in mapped]
+    assert all(path.endswith("bias") for path in unmapped), unmapped[:5]
+    if backbone != "resnet101":
+        assert not unmapped

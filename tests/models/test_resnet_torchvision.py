@@ -173,7 +173,7 @@ def test_parameter_count_equals_torchvision(resnet_240, torch_resnet):
     assert resnet_240.count_params() == torch_count
 
 
-@pytest.mark.parametrize("image_size, batch", [((240, 240), 1), ((70, 50), 2)])
+@pytest.mark.parametrize("image_size, batch", [((112, 96), 1), ((70, 50), 2)])
 def test_features_equal_pytorch_reference(torch_resnet, image_size, batch):
     import torch
 
