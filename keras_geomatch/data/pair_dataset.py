@@ -59,6 +59,7 @@ def make_pair_dataset(
     skipped=None,
     drop_remainder=None,
     start=0,
+    jit_compile=True,
 ):
     """A data set of batches of synthetic pairs with their θgt.
 
@@ -86,6 +87,8 @@ def make_pair_dataset(
             their index, so `start=n` gives the stream without its first n
             pairs at no cost: a resumed training run passes the number of
             pairs it has already used.
+        jit_compile: compile the per-batch warp with XLA (several times
+            faster on CPU: it fuses the grid arithmetic into the gathers).
 
     Returns:
         A `tf.data.Dataset` of `(inputs, theta_gt)` where `inputs` is
@@ -158,6 +161,7 @@ def make_pair_dataset(
         theta = random_theta(config.geometric_model, seed_k, config)
         return load_image(index), theta
 
+    @tf.function(jit_compile=bool(jit_compile))
     def pairs(images, theta):
         source, target = make_synthetic_pairs(images, theta, config)
         # Bilinear weights may sum to 1 + 1e-7: keep the promised [0, 255].

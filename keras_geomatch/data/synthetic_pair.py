@@ -36,6 +36,8 @@ All warping is done by `keras_geomatch.geometry` (`transform_grid`,
 `bilinear_sample`); this module only changes coordinates.
 """
 
+import functools
+
 import tensorflow as tf
 
 from keras_geomatch.data.pair_config import PairConfig
@@ -73,6 +75,15 @@ def crop_grid_to_image_grid(grid, config):
     return coordinates.pixel_to_normalized(tf.stack([x, y], axis=-1), config.resize_size)
 
 
+@functools.lru_cache(maxsize=16)
+def _source_grid(config):
+    """The source's grid on the resized image: the same for every pair, so
+    computed once per config (eagerly, also when called while tracing)."""
+    height, width = config.image_size
+    with tf.init_scope():
+        return crop_grid_to_image_grid(coordinates.identity_grid(height, width), config).numpy()
+
+
 def make_synthetic_pairs(images, theta, config):
     """Source and target images of a batch of synthetic pairs.
 
@@ -96,12 +107,12 @@ def make_synthetic_pairs(images, theta, config):
     height, width = config.image_size
     images = tf.cast(images, "float32")
     theta = tf.convert_to_tensor(theta, "float32")
-    target_grid = transforms.transform_grid(theta, config.geometric_model, height, width)
-    source_grid = tf.broadcast_to(
-        coordinates.identity_grid(height, width)[None], tf.shape(target_grid)
+    target_grid = crop_grid_to_image_grid(
+        transforms.transform_grid(theta, config.geometric_model, height, width), config
     )
+    source_grid = tf.broadcast_to(_source_grid(config)[None], tf.shape(target_grid))
     # One sampling call for both images: the grids side by side.
-    grid = crop_grid_to_image_grid(tf.concat([source_grid, target_grid], axis=2), config)
+    grid = tf.concat([source_grid, target_grid], axis=2)
     sampled = sampler.bilinear_sample(images, grid)
     return sampled[:, :, :width], sampled[:, :, width:]
 

@@ -19,6 +19,12 @@ def _config(model="affine", **kwargs):
     return data.PairConfig(model, **{**SMALL, **kwargs})
 
 
+def _dataset(files, config=None, **kwargs):
+    """make_pair_dataset without XLA (compiling costs more than these tiny
+    tests run); `test_xla_and_plain_warps_agree` covers the XLA path."""
+    return data.make_pair_dataset(files, config, **{"jit_compile": False, **kwargs})
+
+
 @pytest.fixture
 def photo_files(tmp_path):
     """Five smooth colour images of different sizes and formats."""
@@ -47,7 +53,7 @@ def _assert_same(batches_a, batches_b):
 
 @pytest.mark.parametrize("model", ["affine", "hom", "tps"])
 def test_shapes_dtypes_and_ranges(photo_files, model):
-    dataset = data.make_pair_dataset(photo_files, _config(model), batch_size=4, seed=0)
+    dataset = _dataset(photo_files, _config(model), batch_size=4, seed=0)
     spec_inputs, spec_theta = dataset.element_spec
     assert spec_inputs["source_image"].shape.as_list() == [4, 32, 32, 3]
     assert spec_inputs["target_image"].dtype == tf.float32
@@ -64,7 +70,7 @@ def test_shapes_dtypes_and_ranges(photo_files, model):
 
 
 def test_theta_maps_target_to_source(photo_files):
-    dataset = data.make_pair_dataset(photo_files, _config("tps"), batch_size=5, training=False)
+    dataset = _dataset(photo_files, _config("tps"), batch_size=5, training=False)
     source, target, theta = _take(dataset, 1)[0]
     grid = geometry.transform_grid(theta, "tps", 32, 32)
     resampled = geometry.bilinear_sample(source, grid).numpy()
@@ -74,16 +80,16 @@ def test_theta_maps_target_to_source(photo_files):
 
 
 def test_validation_pairs_are_the_same_every_pass(photo_files):
-    dataset = data.make_pair_dataset(photo_files, _config(), batch_size=2, training=False, seed=5)
+    dataset = _dataset(photo_files, _config(), batch_size=2, training=False, seed=5)
     first, second = _take(dataset, 10), _take(dataset, 10)
     assert [len(b[2]) for b in first] == [2, 2, 1]  # 5 files, no repeat, last batch kept
     _assert_same(first, second)
-    again = data.make_pair_dataset(photo_files, _config(), batch_size=2, training=False, seed=5)
+    again = _dataset(photo_files, _config(), batch_size=2, training=False, seed=5)
     _assert_same(first, _take(again, 10))
 
 
 def test_repeated_validation_gives_the_same_pairs_each_epoch(photo_files):
-    dataset = data.make_pair_dataset(
+    dataset = _dataset(
         photo_files, _config(), batch_size=5, training=False, repeat=True, seed=5
     )
     epoch_1, epoch_2 = _take(dataset, 2)
@@ -91,7 +97,7 @@ def test_repeated_validation_gives_the_same_pairs_each_epoch(photo_files):
 
 
 def test_training_is_reproducible_given_the_seed(photo_files):
-    make = lambda seed: data.make_pair_dataset(photo_files, _config("tps"), batch_size=3, seed=seed)
+    make = lambda seed: _dataset(photo_files, _config("tps"), batch_size=3, seed=seed)
     run_1, run_2, other = _take(make(11), 4), _take(make(11), 4), _take(make(12), 4)
     _assert_same(run_1, run_2)
     assert not np.allclose(run_1[0][2], other[0][2])
@@ -103,7 +109,7 @@ def test_training_is_reproducible_given_the_seed(photo_files):
 def test_training_visits_every_file_once_per_epoch_in_a_new_order(tmp_path):
     colours = [(10, 200, 30), (200, 10, 30), (30, 60, 200), (250, 250, 20), (120, 120, 120)]
     files = [write_constant(str(tmp_path / f"{i}.png"), c) for i, c in enumerate(colours)]
-    dataset = data.make_pair_dataset(files, _config(), batch_size=5, seed=3)
+    dataset = _dataset(files, _config(), batch_size=5, seed=3)
     orders = []
     for source, target, _ in _take(dataset, 4):
         means = source.mean(axis=(1, 2)).round()
@@ -115,7 +121,7 @@ def test_training_visits_every_file_once_per_epoch_in_a_new_order(tmp_path):
 
 
 def test_cached_and_uncached_give_the_same_pairs(photo_files):
-    make = lambda cache: data.make_pair_dataset(
+    make = lambda cache: _dataset(
         photo_files, _config("hom"), batch_size=2, seed=1, cache_decoded=cache
     )
     _assert_same(_take(make(True), 3), _take(make(False), 3))
@@ -131,7 +137,7 @@ def test_grayscale_rgba_palette_gif_and_odd_sizes(tmp_path):
         write_image(str(tmp_path / "anim.gif"), rgb),
         write_image(str(tmp_path / "odd.jpg"), smooth_rgb(17, 29), quality=95),
     ]
-    dataset = data.make_pair_dataset(files, _config(), batch_size=5, training=False)
+    dataset = _dataset(files, _config(), batch_size=5, training=False)
     source, target, _ = _take(dataset, 1)[0]
     gray, rgba_pair, palette, gif = source[0], source[1], source[2], source[3]
     np.testing.assert_array_equal(gray[..., 0], gray[..., 1])
@@ -159,7 +165,7 @@ def test_bad_files_are_skipped_counted_and_logged(tmp_path, caplog):
     good, jpeg, bad = _bad_files(tmp_path)
     skipped = data.SkippedImages()
     with caplog.at_level(logging.WARNING, logger="keras_geomatch.data"):
-        dataset = data.make_pair_dataset(
+        dataset = _dataset(
             [good, *bad, jpeg], _config(), batch_size=2, training=False, skipped=skipped
         )
     assert skipped.count == 4
@@ -175,7 +181,7 @@ def test_header_check_misses_truncation_but_the_pipeline_survives(tmp_path):
     good, jpeg, bad = _bad_files(tmp_path)
     truncated = bad[0]
     skipped = data.SkippedImages()
-    dataset = data.make_pair_dataset(
+    dataset = _dataset(
         [good, truncated, jpeg], _config(), batch_size=4, training=False,
         check_images="header", skipped=skipped, cache_decoded=False,
     )
@@ -187,7 +193,7 @@ def test_header_check_misses_truncation_but_the_pipeline_survives(tmp_path):
 def test_cache_loader_counts_files_tensorflow_cannot_decode(tmp_path):
     good, _, bad = _bad_files(tmp_path)
     skipped = data.SkippedImages()
-    dataset = data.make_pair_dataset(
+    dataset = _dataset(
         [good, bad[0]], _config(), batch_size=2, training=False,
         check_images="none", skipped=skipped, cache_decoded=True,
     )
@@ -198,7 +204,7 @@ def test_cache_loader_counts_files_tensorflow_cannot_decode(tmp_path):
 def test_no_usable_file_is_an_error_at_start(tmp_path):
     _, _, bad = _bad_files(tmp_path)
     with pytest.raises(ValueError, match="usable image.*4 files"):
-        data.make_pair_dataset(bad, _config())
+        _dataset(bad, _config())
 
 
 @pytest.mark.parametrize(
@@ -209,6 +215,7 @@ def test_no_usable_file_is_an_error_at_start(tmp_path):
         ({"batch_size": 0}, "batch_size"),
         ({"config": "affine"}, "PairConfig"),
         ({"check_images": "thorough"}, "mode"),
+        ({"start": -1}, "start"),
     ],
 )
 def test_bad_arguments(photo_files, kwargs, match):
@@ -219,6 +226,26 @@ def test_bad_arguments(photo_files, kwargs, match):
 
 def test_builtin_samples_through_the_pipeline():
     train, val = data.builtin_sample_images()
-    dataset = data.make_pair_dataset(val, _config(), batch_size=2, training=False)
+    dataset = _dataset(val, _config(), batch_size=2, training=False)
     source, target, theta = _take(dataset, 1)[0]
     assert source.shape == (2, 32, 32, 3) and source.std() > 10
+
+
+def test_xla_and_plain_warps_agree(photo_files):
+    make = lambda jit: data.make_pair_dataset(
+        photo_files, _config("tps"), batch_size=4, seed=2, jit_compile=jit
+    )
+    for plain, compiled in zip(_take(make(False), 2), _take(make(True), 2)):
+        np.testing.assert_array_equal(plain[2], compiled[2])
+        np.testing.assert_allclose(plain[0], compiled[0], atol=0.05)
+        np.testing.assert_allclose(plain[1], compiled[1], atol=0.05)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_start_skips_pairs_of_the_same_stream(photo_files, training):
+    make = lambda start: _dataset(
+        photo_files, _config(), batch_size=1, training=training, seed=4, start=start
+    )
+    full, resumed = _take(make(0), 5), _take(make(3), 5)
+    assert len(resumed) == (5 if training else 2)
+    _assert_same(full[3:5], resumed[:2])
