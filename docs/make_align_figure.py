@@ -35,8 +35,12 @@ _ANGLE = np.deg2rad(10.0)
 _SCALE = 0.8
 TRUE_THETA = np.array(
     [
-        _SCALE * np.cos(_ANGLE), -_SCALE * np.sin(_ANGLE), 0.05,
-        _SCALE * np.sin(_ANGLE), _SCALE * np.cos(_ANGLE), -0.04,
+        _SCALE * np.cos(_ANGLE),
+        -_SCALE * np.sin(_ANGLE),
+        0.05,
+        _SCALE * np.sin(_ANGLE),
+        _SCALE * np.cos(_ANGLE),
+        -0.04,
     ],
     dtype=np.float32,
 )
@@ -93,8 +97,18 @@ def main(argv=None):
         Image.fromarray(np.clip(np.round(target), 0, 255).astype(np.uint8)).save(target_file)
         np.savetxt(points_file, points, delimiter=",", header="x,y", comments="", fmt="%.2f")
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        argv = [source_file, target_file, "--model", args.model, "--out", args.out,
-                "--points", points_file, "--points_out", moved_file]
+        argv = [
+            source_file,
+            target_file,
+            "--model",
+            args.model,
+            "--out",
+            args.out,
+            "--points",
+            points_file,
+            "--points_out",
+            moved_file,
+        ]
         if args.model2:
             argv += ["--model2", args.model2]
         status = align_cli.main(argv)

@@ -39,19 +39,24 @@ def _parser():
     parser.add_argument("target", help="target image B")
     parser.add_argument("--model", required=True, help="a .keras geomatch model (first stage)")
     parser.add_argument(
-        "--model2", default=None,
+        "--model2",
+        default=None,
         help="optional second-stage .keras model, applied after --model (e.g. TPS after affine)",
     )
     parser.add_argument("--out", required=True, help="where to write the figure, e.g. result.png")
     parser.add_argument(
-        "--points", default=None,
+        "--points",
+        default=None,
         help="CSV of target keypoints, 'x,y' per line, 0-based pixels; transferred to the source",
     )
     parser.add_argument(
-        "--points_out", default=None,
+        "--points_out",
+        default=None,
         help="write the transferred points as CSV target_x,target_y,source_x,source_y",
     )
-    parser.add_argument("--dpi", type=int, default=100, help="resolution of the figure (default 100)")
+    parser.add_argument(
+        "--dpi", type=int, default=100, help="resolution of the figure (default 100)"
+    )
     return parser
 
 
@@ -113,8 +118,7 @@ def _check_output_format(path):
     extension = os.path.splitext(path)[1][1:].lower()
     if extension not in supported:
         raise ValueError(
-            f"Expected --out with an image extension ({', '.join(supported)}). "
-            f"Received: {path}"
+            f"Expected --out with an image extension ({', '.join(supported)}). Received: {path}"
         )
 
 
@@ -123,8 +127,12 @@ def run(args):
     _check_matplotlib()
     _check_output_format(args.out)
     points = None if args.points is None else read_points_csv(args.points)
-    for path, what in ((args.source, "source image"), (args.target, "target image"),
-                       (args.model, "--model"), (args.model2, "--model2")):
+    for path, what in (
+        (args.source, "source image"),
+        (args.target, "target image"),
+        (args.model, "--model"),
+        (args.model2, "--model2"),
+    ):
         if path is not None and not os.path.exists(path):
             raise FileNotFoundError(f"{what} not found: {path}")
 

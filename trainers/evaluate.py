@@ -27,45 +27,63 @@ DATASETS = ("auto", "pf-willow", "pf-pascal")
 def define_flags(flag_values=flags.FLAGS):
     """Defines this program's flags on `flag_values` (tests pass a fresh `FlagValues`)."""
     flags.DEFINE_string(
-        "model", None, "The .keras geomatch model (the first stage for two stages).",
-        required=True, flag_values=flag_values,
+        "model",
+        None,
+        "The .keras geomatch model (the first stage for two stages).",
+        required=True,
+        flag_values=flag_values,
     )
     flags.DEFINE_string(
-        "model2", None, "Optional second-stage .keras model (e.g. TPS after affine).",
+        "model2",
+        None,
+        "Optional second-stage .keras model (e.g. TPS after affine).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
-        "dataset", "auto", DATASETS,
+        "dataset",
+        "auto",
+        DATASETS,
         "Format of the pairs file; 'auto' reads it from the CSV header.",
         flag_values=flag_values,
     )
     flags.DEFINE_string(
-        "pairs_csv", None,
+        "pairs_csv",
+        None,
         "The pairs CSV. Relative paths are tried in the working directory, then under "
         "--dataset_root. Default: test_pairs_pf.csv (PF-WILLOW) or test_pairs_pf_pascal.csv "
         "(PF-PASCAL) under --dataset_root.",
         flag_values=flag_values,
     )
     flags.DEFINE_string(
-        "dataset_root", None, "Folder the image paths of the pairs file are relative to.",
-        required=True, flag_values=flag_values,
+        "dataset_root",
+        None,
+        "Folder the image paths of the pairs file are relative to.",
+        required=True,
+        flag_values=flag_values,
     )
     flags.DEFINE_list(
-        "alpha", ["0.1"], "PCK threshold(s) α, comma-separated, e.g. 0.05,0.1.",
+        "alpha",
+        ["0.1"],
+        "PCK threshold(s) α, comma-separated, e.g. 0.05,0.1.",
         flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "batch_size", 16, "Pairs per batch (and images per backbone call).", lower_bound=1,
+        "batch_size",
+        16,
+        "Pairs per batch (and images per backbone call).",
+        lower_bound=1,
         flag_values=flag_values,
     )
     flags.DEFINE_string(
-        "output_json", None,
+        "output_json",
+        None,
         "Where to write the results. Default: pck_<dataset>.json next to the last model; "
         "an empty string writes nothing.",
         flag_values=flag_values,
     )
     flags.DEFINE_bool(
-        "no_cache", False,
+        "no_cache",
+        False,
         "Recompute every image's features for every pair instead of once per image "
         "(same numbers, slower; for checking).",
         flag_values=flag_values,

@@ -90,7 +90,8 @@ class EvaluationConfig:
     def __post_init__(self):
         if self.dataset not in PAIR_FORMATS:
             raise ValueError(
-                f"Unknown dataset. Expected one of {PAIR_FORMATS}. Received: dataset={self.dataset!r}"
+                f"Unknown dataset. Expected one of {PAIR_FORMATS}. "
+                f"Received: dataset={self.dataset!r}"
             )
         alphas = tuple(float(a) for a in np.atleast_1d(self.alphas))
         if not alphas or not all(np.isfinite(a) and a >= 0 for a in alphas):
@@ -120,8 +121,7 @@ class EvaluationConfig:
             if os.path.isfile(candidate):
                 return candidate
         raise FileNotFoundError(
-            f"Pairs file not found; looked for {candidates}. Give it with pairs_csv "
-            "(--pairs_csv)."
+            f"Pairs file not found; looked for {candidates}. Give it with pairs_csv (--pairs_csv)."
         )
 
     def resolve_output_json(self, dataset_format):
@@ -129,7 +129,9 @@ class EvaluationConfig:
         if self.output_json is not None:
             return self.output_json or None
         last_model = self.model2 or self.model
-        return os.path.join(os.path.dirname(os.path.abspath(last_model)), f"pck_{dataset_format}.json")
+        return os.path.join(
+            os.path.dirname(os.path.abspath(last_model)), f"pck_{dataset_format}.json"
+        )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -214,7 +216,9 @@ class EvaluationResult:
             values = np.concatenate([table[category] for table in per_category])
             rows.append([category, str(counts[category])] + [f"{v:.{digits}f}" for v in values])
         overall = np.concatenate([acc.dataset_pck() for _, acc in methods])
-        rows.append([PckAccumulator.ALL, str(self.pck.num_pairs)] + [f"{v:.{digits}f}" for v in overall])
+        rows.append(
+            [PckAccumulator.ALL, str(self.pck.num_pairs)] + [f"{v:.{digits}f}" for v in overall]
+        )
         widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
         lines = [
             "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
@@ -283,7 +287,9 @@ def evaluate_keypoint_pairs(
     progress = keras.utils.Progbar(len(pairs), unit_name="pair") if verbose else None
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
-        records = cache.take(sources[start : start + len(batch)] + targets[start : start + len(batch)])
+        records = cache.take(
+            sources[start : start + len(batch)] + targets[start : start + len(batch)]
+        )
         records_a, records_b = records[: len(batch)], records[len(batch) :]
         theta = split1.regress(
             np.stack([r.features for r in records_a]), np.stack([r.features for r in records_b])
@@ -385,7 +391,8 @@ def _as_model(model):
 def _extract(split, images, batch_size, counter):
     counter[split.model.name] += len(images)
     chunks = [
-        split.extract_features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+        split.extract_features(images[i : i + batch_size])
+        for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(chunks)
 

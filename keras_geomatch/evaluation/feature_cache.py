@@ -64,9 +64,7 @@ class FeatureCache:
         if missing:
             computed = self._compute(missing)
             if len(computed) != len(missing):
-                raise ValueError(
-                    f"compute returned {len(computed)} values for {len(missing)} keys"
-                )
+                raise ValueError(f"compute returned {len(computed)} values for {len(missing)} keys")
             self._values.update(zip(missing, computed))
             self.num_computed += len(missing)
         values = [self._values[key] for key in keys]

@@ -56,9 +56,9 @@ def make_alignment_figure(alignment, source, target, target_points=None, title=N
     Figure, FigureCanvasAgg = _import_matplotlib()
     source = image_io.load_image(source, "source")
     target = image_io.load_image(target, "target")
-    if tuple(target.shape[:2]) != tuple(alignment.target_size) or tuple(
-        source.shape[:2]
-    ) != tuple(alignment.source_size):
+    if tuple(target.shape[:2]) != tuple(alignment.target_size) or tuple(source.shape[:2]) != tuple(
+        alignment.source_size
+    ):
         raise ValueError(
             "Expected the source and target given to align(). Received sizes "
             f"source={source.shape[:2]}, target={target.shape[:2]}; the alignment has "
@@ -93,9 +93,14 @@ def make_alignment_figure(alignment, source, target, target_points=None, title=N
         _draw_points(axes[0, 1], points, target.shape[:2])
         _draw_points(axes[0, 2], points, target.shape[:2])
         inside = np.sum(
-            np.all((transferred >= 0) & (transferred <= (source.shape[1] - 1, source.shape[0] - 1)), axis=1)
+            np.all(
+                (transferred >= 0) & (transferred <= (source.shape[1] - 1, source.shape[0] - 1)),
+                axis=1,
+            )
         )
-        axes[0, 0].set_title(f"Source A ({inside}/{len(points)} points transferred inside)", fontsize=11)
+        axes[0, 0].set_title(
+            f"Source A ({inside}/{len(points)} points transferred inside)", fontsize=11
+        )
         axes[0, 1].set_title(f"Target B ({len(points)} points)", fontsize=11)
     figure.suptitle(title or f"keras-geomatch alignment: {alignment.description}", fontsize=13)
     return figure
@@ -129,8 +134,14 @@ def _draw_points(ax, points, image_size):
     if len(points) <= 30:
         for index, (x, y) in enumerate(points):
             ax.annotate(
-                str(index + 1), (x, y), xytext=(4, 4), textcoords="offset points",
-                color="white", fontsize=8, fontweight="bold", zorder=4,
+                str(index + 1),
+                (x, y),
+                xytext=(4, 4),
+                textcoords="offset points",
+                color="white",
+                fontsize=8,
+                fontweight="bold",
+                zorder=4,
                 bbox={"boxstyle": "round,pad=0.1", "fc": colors[index], "ec": "none", "alpha": 0.8},
             )
     # Points transferred outside the image are not drawn (the axes stay on the image).

@@ -48,7 +48,9 @@ class SplitGeomatchModel:
         # One trace each for any batch size (a tf.function with a fixed
         # signature, so batches of different sizes do not retrace).
         feature_spec = tf.TensorSpec((None, *self.image_size, 3), tf.float32)
-        map_spec = tf.TensorSpec((None, *self.features.output.shape[1:]), self.features.output.dtype)
+        map_spec = tf.TensorSpec(
+            (None, *self.features.output.shape[1:]), self.features.output.dtype
+        )
         features, head = self.features, self.head
         object.__setattr__(
             self,
@@ -138,9 +140,7 @@ def _check_split(split):
     shape = (1, *split.image_size, 3)
     source = rng.uniform(0.0, 255.0, shape).astype(np.float32)
     target = rng.uniform(0.0, 255.0, shape).astype(np.float32)
-    expected = np.asarray(
-        split.model({SOURCE_IMAGE: source, TARGET_IMAGE: target}, training=False)
-    )
+    expected = np.asarray(split.model({SOURCE_IMAGE: source, TARGET_IMAGE: target}, training=False))
     received = split.predict_theta(source, target)
     tolerance = 1e-4 * (1.0 + np.abs(expected).max())
     if not np.allclose(received, expected, rtol=0.0, atol=tolerance):

@@ -36,14 +36,19 @@ TPS_BENT = TPS_IDENTITY + 0.06 * np.sin(np.arange(18))
 def write_willow_csv(path, root, rows):
     """rows: (image A path, image B path, A points, B points), points 0-based; written 1-based."""
     num_points = len(rows[0][2])
-    header = ["imageA", "imageB"] + [f"{c}{i}" for c in ("XA", "YA", "XB", "YB") for i in range(1, num_points + 1)]
+    header = ["imageA", "imageB"] + [
+        f"{c}{i}" for c in ("XA", "YA", "XB", "YB") for i in range(1, num_points + 1)
+    ]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for image_a, image_b, points_a, points_b in rows:
             points_a, points_b = np.asarray(points_a), np.asarray(points_b)
             values = [*points_a[:, 0], *points_a[:, 1], *points_b[:, 0], *points_b[:, 1]]
-            writer.writerow([os.path.relpath(image_a, root), os.path.relpath(image_b, root)] + [repr(float(v) + 1) for v in values])
+            writer.writerow(
+                [os.path.relpath(image_a, root), os.path.relpath(image_b, root)]
+                + [repr(float(v) + 1) for v in values]
+            )
     return str(path)
 
 
@@ -59,7 +64,9 @@ def numpy_pck(predicted, source_points, alphas):
 def expected_points(pair, stages, target_size, source_size):
     points = pixels_to_normalised(pair.target_points, target_size)
     for name, theta in reversed(stages):
-        points = numpy_affine_map(theta, points) if name == "affine" else numpy_tps_map(theta, points)
+        points = (
+            numpy_affine_map(theta, points) if name == "affine" else numpy_tps_map(theta, points)
+        )
     return normalised_to_pixels(points, source_size)
 
 
@@ -81,15 +88,28 @@ def hand_dataset(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("hand")
     rng = np.random.default_rng(0)
-    sizes = {"cat1/a.png": (41, 81), "cat1/b.png": (21, 41), "cat2/a.png": (21, 41), "cat2/b.png": (41, 81)}
+    sizes = {
+        "cat1/a.png": (41, 81),
+        "cat1/b.png": (21, 41),
+        "cat2/a.png": (21, 41),
+        "cat2/b.png": (41, 81),
+    }
     for name, size in sizes.items():
         os.makedirs(root / os.path.dirname(name), exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / name)
     rows = [
-        (root / "cat1/a.png", root / "cat1/b.png", [[0, 0], [40, 0], [40, 20], [0, 20]],
-         [[0, 0], [20, 0.5], [20, 8.5], [1.5, 8]]),
-        (root / "cat2/a.png", root / "cat2/b.png", [[0, 0], [10, 0], [0, 5], [10, 5]],
-         [[0, 0.6], [21.6, 0], [0, 12.4], [20, 17]]),
+        (
+            root / "cat1/a.png",
+            root / "cat1/b.png",
+            [[0, 0], [40, 0], [40, 20], [0, 20]],
+            [[0, 0], [20, 0.5], [20, 8.5], [1.5, 8]],
+        ),
+        (
+            root / "cat2/a.png",
+            root / "cat2/b.png",
+            [[0, 0], [10, 0], [0, 5], [10, 5]],
+            [[0, 0.6], [21.6, 0], [0, 12.4], [20, 17]],
+        ),
     ]
     csv_path = write_willow_csv(root / "test_pairs_pf.csv", root, rows)
     return str(root), csv_path
@@ -97,17 +117,27 @@ def hand_dataset(tmp_path_factory):
 
 HAND_ALPHAS = (0.05, 0.1, 0.15, 0.3)
 # Thresholds α·L: pair 1 [2, 4, 6, 12], pair 2 [0.5, 1, 1.5, 3].
-HAND_IDENTITY = {"cat1": [0.5, 0.75, 1.0, 1.0], "cat2": [0.25, 0.5, 0.75, 0.75], "all": [0.375, 0.625, 0.875, 0.875]}
+HAND_IDENTITY = {
+    "cat1": [0.5, 0.75, 1.0, 1.0],
+    "cat2": [0.25, 0.5, 0.75, 0.75],
+    "all": [0.375, 0.625, 0.875, 0.875],
+}
 # θ shifts x_n by 0.125: +5 px in A for pair 1 (W_A = 81), +2.5 px for pair 2 (W_A = 41).
 # Pair 1 errors: 5, √26 = 5.10, √34 = 5.83, √80 = 8.94; pair 2: 2.52, 3.3, 2.77, 4.30.
-HAND_SHIFT = {"cat1": [0.0, 0.0, 0.75, 1.0], "cat2": [0.0, 0.0, 0.0, 0.5], "all": [0.0, 0.0, 0.375, 0.75]}
+HAND_SHIFT = {
+    "cat1": [0.0, 0.0, 0.75, 1.0],
+    "cat2": [0.0, 0.0, 0.0, 0.5],
+    "all": [0.0, 0.0, 0.375, 0.75],
+}
 
 
 def test_hand_checked_pck_of_identity_baseline_and_a_shifted_theta(hand_dataset):
     root, csv_path = hand_dataset
     pairs = read_keypoint_pairs(csv_path, root)
     for theta, expected in ((IDENTITY_AFFINE, HAND_IDENTITY), (SHIFT_AFFINE, HAND_SHIFT)):
-        result = evaluate_keypoint_pairs(pairs, constant_theta_model("affine", theta), alphas=HAND_ALPHAS)
+        result = evaluate_keypoint_pairs(
+            pairs, constant_theta_model("affine", theta), alphas=HAND_ALPHAS
+        )
         table = result.to_dict(per_pair=False)["pck"]
         for name, values in expected.items():
             np.testing.assert_allclose(table["affine"][name], values, atol=1e-12)
@@ -131,15 +161,23 @@ def test_oracle_theta_scores_one_and_other_numbers_match_numpy(fixture, fixture_
     first, second = fixture.categories
     theta = fixture.affine_theta(first)
     alphas = (0.02, 0.05, 0.1)
-    result = evaluate_keypoint_pairs(fixture_pairs, constant_theta_model("affine", theta), alphas=alphas, batch_size=4)
+    result = evaluate_keypoint_pairs(
+        fixture_pairs, constant_theta_model("affine", theta), alphas=alphas, batch_size=4
+    )
     category_pck = result.pck.category_pck()
     np.testing.assert_allclose(category_pck[first], [1.0, 1.0, 1.0])  # the exact map of `first`
 
     size = fixture.image_size
     model_rows, identity_rows = [], []
     for pair in fixture_pairs:
-        model_rows.append(numpy_pck(expected_points(pair, [("affine", theta)], size, size), pair.source_points, alphas))
-        identity_rows.append(numpy_pck(pair.target_points, pair.source_points, alphas))  # same sizes: identity
+        model_rows.append(
+            numpy_pck(
+                expected_points(pair, [("affine", theta)], size, size), pair.source_points, alphas
+            )
+        )
+        identity_rows.append(
+            numpy_pck(pair.target_points, pair.source_points, alphas)
+        )  # same sizes: identity
     model_rows, identity_rows = np.array(model_rows), np.array(identity_rows)
     np.testing.assert_allclose(result.pck.pair_pck, model_rows, atol=1e-12)
     np.testing.assert_allclose(result.identity_pck.pair_pck, identity_rows, atol=1e-12)
@@ -160,19 +198,30 @@ def test_two_stage_pck_maps_points_through_theta1_of_theta2(fixture, fixture_pai
         batch_size=4,
     )
     assert result.method == "affine+tps"
-    np.testing.assert_allclose(result.thetas2, np.tile(TPS_BENT, (len(fixture_pairs), 1)), atol=1e-6)
+    np.testing.assert_allclose(
+        result.thetas2, np.tile(TPS_BENT, (len(fixture_pairs), 1)), atol=1e-6
+    )
     size = fixture.image_size
     stages = [("affine", theta1), ("tps", TPS_BENT)]
-    expected = np.array([numpy_pck(expected_points(p, stages, size, size), p.source_points, alphas) for p in fixture_pairs])
+    expected = np.array(
+        [
+            numpy_pck(expected_points(p, stages, size, size), p.source_points, alphas)
+            for p in fixture_pairs
+        ]
+    )
     np.testing.assert_allclose(result.pck.pair_pck, expected, atol=1e-12)
-    one_stage = evaluate_keypoint_pairs(fixture_pairs, constant_theta_model("affine", theta1), alphas=alphas)
+    one_stage = evaluate_keypoint_pairs(
+        fixture_pairs, constant_theta_model("affine", theta1), alphas=alphas
+    )
     assert not np.allclose(one_stage.pck.pair_pck, expected)  # the TPS stage mattered
 
 
 def test_pf_pascal_file_gives_the_same_pck_as_pf_willow(fixture, fixture_pairs):
     model = constant_theta_model("affine", fixture.affine_theta(fixture.categories[0]))
     willow = evaluate_keypoint_pairs(fixture_pairs, model, alphas=(0.05, 0.1))
-    pascal = evaluate_keypoint_pairs(read_keypoint_pairs(fixture.pascal_csv, fixture.root), model, alphas=(0.05, 0.1))
+    pascal = evaluate_keypoint_pairs(
+        read_keypoint_pairs(fixture.pascal_csv, fixture.root), model, alphas=(0.05, 0.1)
+    )
     np.testing.assert_allclose(pascal.pck.pair_pck, willow.pck.pair_pck)
     np.testing.assert_allclose(pascal.identity_pck.pair_pck, willow.identity_pck.pair_pck)
     assert sorted(pascal.pck.category_pck()) == ["1", "2"]
@@ -199,7 +248,9 @@ def test_cache_runs_each_image_through_the_backbone_once(fixture, reuse_csv):
     assert len(pairs) == 18
     model = tiny_model("affine", seed=4)
     cached = evaluate_keypoint_pairs(pairs, model, alphas=(0.1, 0.2), batch_size=4)
-    uncached = evaluate_keypoint_pairs(pairs, model, alphas=(0.1, 0.2), batch_size=5, use_feature_cache=False)
+    uncached = evaluate_keypoint_pairs(
+        pairs, model, alphas=(0.1, 0.2), batch_size=5, use_feature_cache=False
+    )
     assert cached.num_distinct_images == 12
     assert cached.num_backbone_images == 12
     assert uncached.num_backbone_images == 36
@@ -239,10 +290,22 @@ def test_batch_size_does_not_change_the_result(fixture, fixture_pairs):
 
 
 def test_progress_bar_and_table(fixture, fixture_pairs, capsys):
-    result = evaluate_keypoint_pairs(fixture_pairs, constant_theta_model("affine", IDENTITY_AFFINE), alphas=(0.05, 0.1), verbose=1)
+    result = evaluate_keypoint_pairs(
+        fixture_pairs,
+        constant_theta_model("affine", IDENTITY_AFFINE),
+        alphas=(0.05, 0.1),
+        verbose=1,
+    )
     assert "6/6" in capsys.readouterr().out  # keras.utils.Progbar, counted in pairs
     lines = result.format_table().splitlines()
-    assert lines[0].split() == ["category", "pairs", "identity@0.05", "identity@0.1", "affine@0.05", "affine@0.1"]
+    assert lines[0].split() == [
+        "category",
+        "pairs",
+        "identity@0.05",
+        "identity@0.1",
+        "affine@0.05",
+        "affine@0.1",
+    ]
     assert [line.split()[0] for line in lines[1:]] == [*fixture.categories, "all"]
     # An identity θ model scores exactly the identity baseline.
     for line in lines[1:]:
@@ -261,7 +324,9 @@ def test_no_pairs_is_a_value_error():
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory, fixture):
     folder = tmp_path_factory.mktemp("saved")
-    constant_theta_model("affine", fixture.affine_theta(fixture.categories[0])).save(folder / "affine.keras")
+    constant_theta_model("affine", fixture.affine_theta(fixture.categories[0])).save(
+        folder / "affine.keras"
+    )
     constant_theta_model("tps", TPS_BENT, image_size=(96, 96)).save(folder / "tps.keras")
     return folder
 
@@ -302,8 +367,13 @@ def test_run_evaluation_finds_the_default_pairs_file_and_output(fixture, saved_m
     run_evaluation(config, print_fn=lambda *_: None)
     assert os.path.isfile(tmp_path / "m" / "pck_pf-willow.json")
 
-    quiet = EvaluationConfig(model=str(model_path), dataset_root=fixture.root, output_json="", verbose=0,
-                             pairs_csv="test_pairs_pf_pascal.csv")
+    quiet = EvaluationConfig(
+        model=str(model_path),
+        dataset_root=fixture.root,
+        output_json="",
+        verbose=0,
+        pairs_csv="test_pairs_pf_pascal.csv",
+    )
     assert quiet.resolve_pairs_csv() == os.path.join(fixture.root, "test_pairs_pf_pascal.csv")
     assert quiet.resolve_output_json("pf-pascal") is None
 

@@ -84,7 +84,12 @@ def test_main_rejects_stray_arguments():
 def _run_script(*argv):
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
-        [sys.executable, SCRIPT, *argv], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+        [sys.executable, SCRIPT, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
     )
 
 
@@ -94,7 +99,10 @@ def test_the_program_evaluates_and_writes_json(tmp_path):
     constant_theta_model("affine", [1.0, 0, 0, 0, 1.0, 0]).save(model)
     output = tmp_path / "result.json"
     completed = _run_script(
-        f"--model={model}", f"--dataset_root={data.root}", "--alpha=0.05,0.1", f"--output_json={output}"
+        f"--model={model}",
+        f"--dataset_root={data.root}",
+        "--alpha=0.05,0.1",
+        f"--output_json={output}",
     )
     assert completed.returncode == 0, completed.stderr
     assert "identity@0.05" in completed.stdout

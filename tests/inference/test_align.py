@@ -50,7 +50,10 @@ def test_theta_is_the_models_output_on_the_resized_images(images, models):
     model = models["affine"]
     result = align(model, source, target)
     expected = model(
-        {SOURCE_IMAGE: resize_image(source, (88, 88))[None], TARGET_IMAGE: resize_image(target, (88, 88))[None]}
+        {
+            SOURCE_IMAGE: resize_image(source, (88, 88))[None],
+            TARGET_IMAGE: resize_image(target, (88, 88))[None],
+        }
     ).numpy()[0]
     np.testing.assert_allclose(result.theta, expected, atol=1e-6)
     assert result.theta2 is None and result.geometric_model == "affine"
@@ -65,7 +68,11 @@ def test_every_input_kind_gives_the_same_theta(images, models, tmp_path):
     source_u8 = np.round(source).astype(np.uint8)
     Image.fromarray(source_u8).save(tmp_path / "a.png")
     from_uint8 = align(model, source_u8, target).theta
-    for variant in (str(tmp_path / "a.png"), source_u8.astype(np.float32) / 255.0, tf.constant(source_u8)):
+    for variant in (
+        str(tmp_path / "a.png"),
+        source_u8.astype(np.float32) / 255.0,
+        tf.constant(source_u8),
+    ):
         np.testing.assert_allclose(align(model, variant, target).theta, from_uint8, atol=1e-5)
     np.testing.assert_allclose(from_uint8, reference, atol=0.05)  # only rounding differs
 
@@ -74,7 +81,9 @@ def test_gray_and_rgba_inputs_work(images, models, tmp_path):
     source, target = images
     gray = np.round(source.mean(-1)).astype(np.uint8)
     Image.fromarray(gray, mode="L").save(tmp_path / "gray.png")
-    rgba = np.concatenate([np.round(target).astype(np.uint8), np.full((90, 60, 1), 255, np.uint8)], -1)
+    rgba = np.concatenate(
+        [np.round(target).astype(np.uint8), np.full((90, 60, 1), 255, np.uint8)], -1
+    )
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
     result = align(models["affine"], str(tmp_path / "gray.png"), str(tmp_path / "rgba.png"))
     expected = align(models["affine"], np.repeat(gray[..., None], 3, -1), rgba[..., :3])
@@ -90,7 +99,9 @@ def test_warped_source_is_the_full_resolution_source_sampled_on_the_target_grid(
 
     ys, xs = np.meshgrid(np.arange(90), np.arange(60), indexing="ij")
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
-    source_pixels = normalised_to_pixels(numpy_affine_map(AFFINE, pixels_to_normalised(grid, (90, 60))), (70, 100))
+    source_pixels = normalised_to_pixels(
+        numpy_affine_map(AFFINE, pixels_to_normalised(grid, (90, 60))), (70, 100)
+    )
     for channel in range(3):
         expected = ndimage.map_coordinates(
             source[..., channel], [source_pixels[:, 1], source_pixels[:, 0]], order=1
@@ -102,7 +113,9 @@ def test_map_points_goes_from_target_pixels_to_source_pixels(images, models):
     source, target = images
     result = align(models["constant_affine"], source, target)
     points = np.array([[0.0, 0.0], [59.0, 89.0], [30.5, 12.25]])
-    expected = normalised_to_pixels(numpy_affine_map(AFFINE, pixels_to_normalised(points, (90, 60))), (70, 100))
+    expected = normalised_to_pixels(
+        numpy_affine_map(AFFINE, pixels_to_normalised(points, (90, 60))), (70, 100)
+    )
     np.testing.assert_allclose(result.map_points(points), expected, atol=1e-3)
 
 
@@ -114,10 +127,15 @@ def test_two_stages_follow_spec_section_4(images, models):
     np.testing.assert_allclose(result.theta, theta1, atol=1e-6)
     # θ2 = m2(A1, B): A1 = A resized to m2's input size, warped by θ1 there.
     a1 = warp_images(resize_image(source, (96, 104))[None], [("affine", theta1)], (96, 104))
-    theta2 = model2({SOURCE_IMAGE: a1, TARGET_IMAGE: resize_image(target, (96, 104))[None]}).numpy()[0]
+    theta2 = model2(
+        {SOURCE_IMAGE: a1, TARGET_IMAGE: resize_image(target, (96, 104))[None]}
+    ).numpy()[0]
     np.testing.assert_allclose(result.theta2, theta2, atol=1e-5)
     assert result.geometric_model2 == "tps" and result.description == "affine+tps"
-    assert np.abs(result.theta2 - model2.get_layer("feature_regression").linear.bias.numpy()).max() > 1e-4
+    assert (
+        np.abs(result.theta2 - model2.get_layer("feature_regression").linear.bias.numpy()).max()
+        > 1e-4
+    )
 
 
 def test_two_stages_agree_with_the_exported_serving_graph(images, models):
@@ -127,7 +145,9 @@ def test_two_stages_agree_with_the_exported_serving_graph(images, models):
     source, target = images
     result = align(models["affine"], source, target, model2=models["tps"])
     thetas = estimate_thetas(
-        [make_stage(models["affine"]), make_stage(models["tps"])], tf.constant(source[None]), tf.constant(target[None])
+        [make_stage(models["affine"]), make_stage(models["tps"])],
+        tf.constant(source[None]),
+        tf.constant(target[None]),
     )
     np.testing.assert_allclose(result.theta, thetas[0].numpy()[0], atol=1e-5)
     np.testing.assert_allclose(result.theta2, thetas[1].numpy()[0], atol=1e-5)
@@ -139,20 +159,26 @@ def test_two_stage_points_and_warp_use_theta1_of_theta2(images, models):
     np.testing.assert_allclose(result.theta2, TPS, atol=1e-6)
     points = np.array([[5.0, 7.0], [40.0, 80.0], [59.0, 0.0]])
     expected = normalised_to_pixels(
-        numpy_affine_map(AFFINE, numpy_tps_map(TPS, pixels_to_normalised(points, (90, 60)))), (70, 100)
+        numpy_affine_map(AFFINE, numpy_tps_map(TPS, pixels_to_normalised(points, (90, 60)))),
+        (70, 100),
     )
     np.testing.assert_allclose(result.map_points(points), expected, atol=1e-3)
     # The warped source at a target pixel is the source at the mapped point.
-    pixel = (np.array([[40, 80]]))
+    pixel = np.array([[40, 80]])
     mapped = result.map_points(pixel)[0]
-    expected_value = [ndimage.map_coordinates(source[..., c], [[mapped[1]], [mapped[0]]], order=1)[0] for c in range(3)]
+    expected_value = [
+        ndimage.map_coordinates(source[..., c], [[mapped[1]], [mapped[0]]], order=1)[0]
+        for c in range(3)
+    ]
     np.testing.assert_allclose(result.warped_source[80, 40], expected_value, atol=0.05)
 
 
 def test_model_paths_are_accepted_and_bad_models_refused(images, models, tmp_path):
     source, target = images
     models["constant_affine"].save(tmp_path / "affine.keras")
-    np.testing.assert_allclose(align(str(tmp_path / "affine.keras"), source, target).theta, AFFINE, atol=1e-6)
+    np.testing.assert_allclose(
+        align(str(tmp_path / "affine.keras"), source, target).theta, AFFINE, atol=1e-6
+    )
     with pytest.raises(ValueError, match="model2: Expected a keras.Model"):
         align(models["affine"], source, target, model2=object())
     with pytest.raises(FileNotFoundError):

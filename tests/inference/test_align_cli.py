@@ -22,8 +22,12 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(folder / "a.png")
     Image.fromarray(rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)).save(folder / "b.jpg")
-    Image.fromarray(rng.integers(0, 256, (30, 30), dtype=np.uint8), mode="L").save(folder / "gray.png")
-    Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), mode="RGBA").save(folder / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (30, 30), dtype=np.uint8), mode="L").save(
+        folder / "gray.png"
+    )
+    Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), mode="RGBA").save(
+        folder / "rgba.png"
+    )
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(folder / "dot.png")
     (folder / "notes.txt").write_text("hello\n")
     (folder / "points.csv").write_text("x,y\n# a comment\n1,2\n39 49\n20.5,10\n")
@@ -44,7 +48,9 @@ def _run(capsys, *argv):
 
 def test_writes_the_figure_and_prints_theta(files, tmp_path, capsys):
     out = tmp_path / "sub" / "result.png"
-    status, stdout, stderr = _run(capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", out)
+    status, stdout, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", out
+    )
     assert status == 0, stderr
     assert "affine θ = [0.9" in stdout and f"Wrote {out}" in stdout
     with Image.open(out) as image:
@@ -54,21 +60,41 @@ def test_writes_the_figure_and_prints_theta(files, tmp_path, capsys):
 def test_points_are_transferred_and_written(files, tmp_path, capsys):
     points_out = tmp_path / "moved.csv"
     status, _, stderr = _run(
-        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--model2", files / "tps.keras",
-        "--out", tmp_path / "r.png", "--points", files / "points.csv", "--points_out", points_out,
+        capsys,
+        files / "a.png",
+        files / "b.jpg",
+        "--model",
+        files / "affine.keras",
+        "--model2",
+        files / "tps.keras",
+        "--out",
+        tmp_path / "r.png",
+        "--points",
+        files / "points.csv",
+        "--points_out",
+        points_out,
     )
     assert status == 0, stderr
     rows = np.loadtxt(points_out, delimiter=",", skiprows=1)
     np.testing.assert_allclose(rows[:, :2], [[1, 2], [39, 49], [20.5, 10]])
     expected = align(
-        str(files / "affine.keras"), str(files / "a.png"), str(files / "b.jpg"), model2=str(files / "tps.keras")
+        str(files / "affine.keras"),
+        str(files / "a.png"),
+        str(files / "b.jpg"),
+        model2=str(files / "tps.keras"),
     ).map_points(rows[:, :2])
     np.testing.assert_allclose(rows[:, 2:], expected, atol=2e-3)
 
 
 def test_grayscale_and_rgba_files_work(files, tmp_path, capsys):
     status, _, stderr = _run(
-        capsys, files / "gray.png", files / "rgba.png", "--model", files / "affine.keras", "--out", tmp_path / "g.png"
+        capsys,
+        files / "gray.png",
+        files / "rgba.png",
+        "--model",
+        files / "affine.keras",
+        "--out",
+        tmp_path / "g.png",
     )
     assert status == 0, stderr
 
@@ -90,7 +116,13 @@ def test_grayscale_and_rgba_files_work(files, tmp_path, capsys):
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(files, tmp_path, capsys, change, message):
-    args = {"source": "a.png", "target": "b.jpg", "model": "affine.keras", "model2": None, "points": None}
+    args = {
+        "source": "a.png",
+        "target": "b.jpg",
+        "model": "affine.keras",
+        "model2": None,
+        "points": None,
+    }
     args.update(change)
     argv = [files / args["source"], files / args["target"], "--model", files / args["model"]]
     argv += ["--out", tmp_path / args.get("out", "r.png")]
@@ -113,7 +145,13 @@ def test_bad_points_file_names_the_line(files):
 def test_missing_matplotlib_is_a_clear_error(files, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     status, _, stderr = _run(
-        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", tmp_path / "r.png"
+        capsys,
+        files / "a.png",
+        files / "b.jpg",
+        "--model",
+        files / "affine.keras",
+        "--out",
+        tmp_path / "r.png",
     )
     assert status == 2 and "pip install 'keras-geomatch[plot]'" in stderr
 
@@ -128,9 +166,22 @@ def test_missing_argument_is_a_usage_error(capsys):
 def test_as_a_program_a_bad_file_exits_2_without_traceback(files, tmp_path):
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(
-        [sys.executable, "-m", "keras_geomatch.align", str(files / "notes.txt"), str(files / "b.jpg"),
-         "--model", str(files / "affine.keras"), "--out", str(tmp_path / "r.png")],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "keras_geomatch.align",
+            str(files / "notes.txt"),
+            str(files / "b.jpg"),
+            "--model",
+            str(files / "affine.keras"),
+            "--out",
+            str(tmp_path / "r.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr

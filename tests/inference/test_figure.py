@@ -21,7 +21,9 @@ def case():
 
 def test_figure_has_six_titled_panels_and_points(case):
     result, source, target = case
-    figure = make_alignment_figure(result, source, target, target_points=[[10, 10], [50, 30], [0, 39]])
+    figure = make_alignment_figure(
+        result, source, target, target_points=[[10, 10], [50, 30], [0, 39]]
+    )
     titles = [ax.get_title() for ax in figure.axes]
     assert len(titles) == 6
     assert titles[0] == "Source A (3/3 points transferred inside)"

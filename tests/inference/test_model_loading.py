@@ -54,7 +54,9 @@ def test_missing_file_and_directory(saved, tmp_path):
 @pytest.mark.parametrize("name", ["notes.keras", "notes.txt"])
 def test_a_text_file_is_a_value_error(saved, name):
     folder, _ = saved
-    with pytest.raises(ValueError, match=r"Cannot load .* as a Keras model: expected a \.keras file"):
+    with pytest.raises(
+        ValueError, match=r"Cannot load .* as a Keras model: expected a \.keras file"
+    ):
         load_geomatch_model(str(folder / name))
 
 

@@ -48,7 +48,9 @@ def test_two_stages_map_through_the_second_then_the_first():
     expected = normalised_to_pixels(
         numpy_affine_map(theta1, numpy_tps_map(theta2, normalised)), SOURCE_SIZE
     )
-    received = transfer_points(points, [("affine", theta1), ("tps", theta2)], TARGET_SIZE, SOURCE_SIZE)
+    received = transfer_points(
+        points, [("affine", theta1), ("tps", theta2)], TARGET_SIZE, SOURCE_SIZE
+    )
     np.testing.assert_allclose(received, expected, atol=1e-3)
     assert received.dtype == np.float64 and received.shape == (6, 2)
 

@@ -25,8 +25,12 @@ def test_split_model_gives_the_full_models_theta(geometric_model, image_size, no
     np.testing.assert_allclose(split.predict_theta(source, target), expected, rtol=1e-5, atol=1e-5)
     # Features of A and B computed separately, then paired differently: the same θ.
     fa, fb = split.extract_features(source), split.extract_features(target)
-    np.testing.assert_allclose(split.regress(fb[::-1], fa), model(
-        {SOURCE_IMAGE: target[::-1], TARGET_IMAGE: source}).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        split.regress(fb[::-1], fa),
+        model({SOURCE_IMAGE: target[::-1], TARGET_IMAGE: source}).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert np.abs(expected - expected[0]).max() > 1e-4  # θ depends on the images
 
 
@@ -46,8 +50,11 @@ def test_a_model_with_another_graph_fails_the_check():
     base = tiny_model("affine")
     source = keras.Input((88, 88, 3), name=SOURCE_IMAGE)
     target = keras.Input((88, 88, 3), name=TARGET_IMAGE)
-    l2 = base.get_layer("feature_l2_norm")
-    features = lambda image: l2(base.get_layer("feature_extraction")(base.get_layer("preprocess")(image)))  # noqa: E731
+
+    def features(image):
+        image = base.get_layer("preprocess")(image)
+        return base.get_layer("feature_l2_norm")(base.get_layer("feature_extraction")(image))
+
     flipped = keras.layers.Lambda(lambda f: f[:, ::-1], name="flip")(features(target))
     correlation = base.get_layer("feature_correlation")(features(source), flipped)
     theta = base.get_layer("feature_regression")(correlation)

@@ -29,7 +29,9 @@ def test_resize_is_corner_aligned_bilinear():
     # Output pixel j samples input x = j * (W - 1) / (w - 1): corners land on corners.
     ys, xs = np.meshgrid(np.arange(5) * 6 / 4, np.arange(13) * 8 / 12, indexing="ij")
     np.testing.assert_allclose(resized, _numpy_bilinear(image, xs, ys), atol=1e-3)
-    np.testing.assert_allclose(resized[[0, 0, -1, -1], [0, -1, 0, -1]], image[[0, 0, -1, -1], [0, -1, 0, -1]], atol=1e-4)
+    np.testing.assert_allclose(
+        resized[[0, 0, -1, -1], [0, -1, 0, -1]], image[[0, 0, -1, -1], [0, -1, 0, -1]], atol=1e-4
+    )
 
 
 def test_resize_to_the_same_size_is_the_identity():

@@ -16,7 +16,9 @@ from keras_geomatch.models import build_geomatch_model
 TINY_SIZE = (88, 88)  # the smallest size the 'small' backbone (stride 8) allows
 
 
-def tiny_model(geometric_model="affine", image_size=TINY_SIZE, seed=0, near_identity=True, **kwargs):
+def tiny_model(
+    geometric_model="affine", image_size=TINY_SIZE, seed=0, near_identity=True, **kwargs
+):
     """A small-backbone model with seeded random weights.
 
     With `near_identity`, the final bias is the identity θ, so θ is the
@@ -61,11 +63,17 @@ def numpy_tps_map(theta, points):
     p = np.concatenate([np.ones((9, 1)), control], axis=1)
     system = np.block([[k, p], [p.T, np.zeros((3, 3))]])
     theta = np.asarray(theta, np.float64)
-    rhs = np.stack([np.concatenate([theta[:9], np.zeros(3)]), np.concatenate([theta[9:], np.zeros(3)])], 1)
+    rhs = np.stack(
+        [np.concatenate([theta[:9], np.zeros(3)]), np.concatenate([theta[9:], np.zeros(3)])], 1
+    )
     coefficients = np.linalg.solve(system, rhs)  # (12, 2)
     points = np.asarray(points, np.float64)
     basis = np.concatenate(
-        [kernel(np.sum((points[:, None] - control[None]) ** 2, axis=-1)), np.ones((len(points), 1)), points],
+        [
+            kernel(np.sum((points[:, None] - control[None]) ** 2, axis=-1)),
+            np.ones((len(points), 1)),
+            points,
+        ],
         axis=1,
     )
     return basis @ coefficients
@@ -80,4 +88,6 @@ def pixels_to_normalised(points, size):
 def normalised_to_pixels(points, size):
     height, width = size
     points = np.asarray(points, np.float64)
-    return np.stack([(points[:, 0] + 1) * (width - 1) / 2, (points[:, 1] + 1) * (height - 1) / 2], 1)
+    return np.stack(
+        [(points[:, 0] + 1) * (width - 1) / 2, (points[:, 1] + 1) * (height - 1) / 2], 1
+    )
