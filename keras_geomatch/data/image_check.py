@@ -1,7 +1,10 @@
 """Checking image files before training, so a bad file never stops a run.
 
 `check_image_files` opens every file once with Pillow and sorts them into
-usable ones and skipped ones (with the reason). The pipeline keeps only the
+usable ones and skipped ones (with the reason). Verdicts are remembered for
+the life of the process (keyed on path, size and modification time), so
+building the pipeline again, e.g. for each epoch or a resumed run, does not
+check the files again. The pipeline keeps only the
 usable files; a decoding failure that slips past the check is dropped by
 `tf.data`'s `ignore_errors` (logged by TensorFlow, not counted here).
 """
@@ -22,6 +25,9 @@ CHECK_MODES = ("decode", "header", "none")
 # Pillow format names that tf.io.decode_image reads (MPO: multi-picture JPEG
 # from cameras, a JPEG for TensorFlow).
 _DECODABLE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF")
+
+# (path, decode, min_side) -> (size, mtime_ns, reason): earlier verdicts.
+_VERDICTS = {}
 
 
 @dataclasses.dataclass
@@ -88,6 +94,20 @@ def check_image_file(path, min_side=16, decode=True):
     return None
 
 
+def _remembered_check(path, min_side, decode):
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    key = (os.path.abspath(path), decode, min_side)
+    known = _VERDICTS.get(key)
+    if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+        return known[2]
+    reason = check_image_file(path, min_side, decode)
+    _VERDICTS[key] = (stat.st_size, stat.st_mtime_ns, reason)
+    return reason
+
+
 def check_image_files(files, mode="decode", min_side=16, skipped=None, num_threads=2):
     """Splits `files` into usable and skipped ones, logging the skips.
 
@@ -116,7 +136,7 @@ def check_image_files(files, mode="decode", min_side=16, skipped=None, num_threa
         return files, skipped
     decode = mode == "decode"
     with concurrent.futures.ThreadPoolExecutor(max(1, num_threads)) as pool:
-        reasons = list(pool.map(lambda f: check_image_file(f, min_side, decode), files))
+        reasons = list(pool.map(lambda f: _remembered_check(f, min_side, decode), files))
     usable = []
     for path, reason in zip(files, reasons):
         if reason is None:

@@ -249,3 +249,21 @@ def test_start_skips_pairs_of_the_same_stream(photo_files, training):
     full, resumed = _take(make(0), 5), _take(make(3), 5)
     assert len(resumed) == (5 if training else 2)
     _assert_same(full[3:5], resumed[:2])
+
+
+def test_file_checks_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    from keras_geomatch.data import image_check
+
+    good = write_image(str(tmp_path / "good.png"), smooth_rgb(40, 40))
+    checked = []
+    real_check = image_check.check_image_file
+    monkeypatch.setattr(
+        image_check, "check_image_file", lambda path, *a: checked.append(path) or real_check(path, *a)
+    )
+    assert data.check_image_files([good])[0] == [good]
+    assert data.check_image_files([good])[0] == [good]
+    assert checked == [good]
+    with open(good, "wb") as f:
+        f.write(b"garbage now")
+    usable, skipped = data.check_image_files([good])
+    assert usable == [] and skipped.paths == [good] and checked == [good, good]
