@@ -153,7 +153,7 @@ def _copy_torch_weights(torch_extractor, keras_model):
 
 @pytest.fixture(scope="module")
 def torch_resnet():
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     from tests.convert.reference_torch_model import (
         FeatureExtraction,
         randomize_batchnorm,
@@ -163,7 +163,12 @@ def torch_resnet():
     extractor = FeatureExtraction("resnet101")
     randomize_weights(extractor, seed=5)
     randomize_batchnorm(extractor, seed=5)
-    return extractor.eval()
+    # One thread: PyTorch's OpenMP threads stall on a busy machine (see
+    # tests/convert/conftest.py).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield extractor.eval()
+    torch.set_num_threads(threads)
 
 
 def test_parameter_count_equals_torchvision(resnet_240, torch_resnet):
