@@ -57,15 +57,18 @@ def _exchange(path_a, path_b):
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.argtypes = [
+        ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint
+    ]
     renameat2.restype = ctypes.c_int
     at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(path_a), at_fdcwd, os.fsencode(path_b), rename_exchange) == 0:
+    path_a, path_b = os.fsencode(path_a), os.fsencode(path_b)
+    if renameat2(at_fdcwd, path_a, at_fdcwd, path_b, rename_exchange) == 0:
         return True
     code = ctypes.get_errno()
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
         return False
-    raise OSError(code, os.strerror(code), os.fspath(path_b))
+    raise OSError(code, os.strerror(code), os.fsdecode(path_b))
 
 
 def _remove(path):

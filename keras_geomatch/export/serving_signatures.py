@@ -71,6 +71,13 @@ def make_stage(model):
             f"(from build_geomatch_model). Received: model {model.name!r} with inputs "
             f"{sorted(inputs) if isinstance(inputs, dict) else inputs}"
         )
+    output = model.output
+    if isinstance(output, (dict, list, tuple)) or len(output.shape) != 2:
+        raise ValueError(
+            "Expected a model whose only output is θ (batch, P), as built by "
+            f"build_geomatch_model. Received: model {model.name!r} with output "
+            f"{output if isinstance(output, (dict, list, tuple)) else output.shape}"
+        )
     image_size = tuple(inputs[SOURCE_IMAGE].shape[1:3])
     if None in image_size or tuple(inputs[TARGET_IMAGE].shape[1:3]) != image_size:
         raise ValueError(
@@ -115,7 +122,9 @@ def estimate_thetas(stages, source, target):
         if index:
             grid = composed_grid(stages[:index], thetas, height, width)
             source_small = geometry.bilinear_sample(source_small, grid)
-        theta = stage.model({SOURCE_IMAGE: source_small, TARGET_IMAGE: target_small}, training=False)
+        theta = stage.model(
+            {SOURCE_IMAGE: source_small, TARGET_IMAGE: target_small}, training=False
+        )
         thetas.append(tf.cast(theta, "float32"))
     return thetas
 

@@ -176,3 +176,8 @@ def test_a_killed_export_keeps_the_previous_export(single_export, tps_model, tmp
     assert os.listdir(target / "serving") == ["3"]
     assert json.loads((target / "config.json").read_text())["geometric_model"] == "tps"
     assert siblings(target) == []
+
+
+def test_a_model_with_a_warped_image_output_is_rejected(affine_model, tmp_path):
+    with pytest.raises(ValueError, match=r"only output is θ"):
+        export.export_model(keras_geomatch.add_warped_image_output(affine_model), tmp_path / "e")

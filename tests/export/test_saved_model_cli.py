@@ -160,6 +160,7 @@ def test_runs_in_a_process_without_keras_geomatch(
     for name, signatures in (("single", single_signatures), ("two_stage", two_stage_signatures)):
         here = signatures["serving_default"](source_image=source, target_image=target)
         for key, value in here.items():
-            np.testing.assert_allclose(np.load(fresh / f"{name}_{key}.npy"), value.numpy(), atol=1e-4)
+            fresh_value = np.load(fresh / f"{name}_{key}.npy")
+            np.testing.assert_allclose(fresh_value, value.numpy(), atol=1e-4)
     assert np.load(fresh / "two_stage_source_points.npy").shape == (2, 2, 2)
     assert np.load(fresh / "single_theta.npy").shape == (2, 6)

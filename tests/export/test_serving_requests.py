@@ -62,7 +62,8 @@ def decode_rest_body(body, signature_def_map):
     request = json.loads(body)
     signature_def = signature_def_map[request.get("signature_name", "serving_default")]
     if "instances" in request:
-        columns = {k: np.asarray([row[k] for row in request["instances"]]) for k in request["instances"][0]}
+        rows = request["instances"]
+        columns = {k: np.asarray([row[k] for row in rows]) for k in rows[0]}
     else:
         columns = {k: np.asarray(v) for k, v in request["inputs"].items()}
     tensors = {}

@@ -21,7 +21,9 @@ def keras_theta(model, source, target):
 
 def pixel_to_normalized(points, height, width):
     points = np.asarray(points, np.float64)
-    return np.stack([2 * points[..., 0] / (width - 1) - 1, 2 * points[..., 1] / (height - 1) - 1], -1)
+    x = 2 * points[..., 0] / (width - 1) - 1
+    y = 2 * points[..., 1] / (height - 1) - 1
+    return np.stack([x, y], -1)
 
 
 def normalized_to_pixel(points, height, width):
@@ -151,7 +153,8 @@ def test_two_stage_points_and_warp_compose_stages(two_stage_signatures):
     warped = two_stage_signatures["serving_default"](source_image=source, target_image=target)
     np.testing.assert_allclose(warped["theta_stage2"].numpy()[0], thetas[1], atol=1e-5)
     expected_warp = reference_warp(source[0], ["affine", "tps"], thetas, (30, 26))
-    assert np.abs(warped["warped_image"].numpy()[0].astype(np.float64) - expected_warp).max() <= 0.51
+    served_warp = warped["warped_image"].numpy()[0].astype(np.float64)
+    assert np.abs(served_warp - expected_warp).max() <= 0.51
 
 
 def test_batch_items_are_independent(single_signatures):
@@ -179,7 +182,8 @@ def test_float_image_is_rejected_by_the_signature(single_signatures):
 @pytest.mark.parametrize(
     "bad_shape, message",
     [
-        ((1, 40, 40, 4), r"source_image: expected a uint8 image batch of shape \[batch, height, width, 3\]"),
+        ((1, 40, 40, 4), r"source_image: expected a uint8 image batch of shape "
+                         r"\[batch, height, width, 3\]"),
         ((1, 40, 40, 1), r"source_image: expected a uint8 image batch"),
         ((40, 40, 3), r"source_image.*\[\?,\?,\?,3\]"),
         ((1, 1, 40, 40, 3), r"source_image.*\[\?,\?,\?,3\]"),
