@@ -26,6 +26,10 @@ CHECK_MODES = ("decode", "header", "none")
 # from cameras, a JPEG for TensorFlow).
 _DECODABLE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF")
 
+# TensorFlow's BMP decoder ignores a colour palette (it reads the indices as
+# gray levels) and refuses 1-bit files; Pillow names those modes P and 1.
+_BMP_MODES = ("RGB", "RGBA", "L")
+
 # (path, decode, min_side) -> (size, mtime_ns, reason): earlier verdicts.
 _VERDICTS = {}
 
@@ -82,6 +86,8 @@ def check_image_file(path, min_side=16, decode=True):
         with Image.open(path) as image:
             if image.format not in _DECODABLE_FORMATS:
                 return f"format {image.format} is not one of {_DECODABLE_FORMATS}"
+            if image.format == "BMP" and image.mode not in _BMP_MODES:
+                return f"BMP of mode {image.mode} (palette or 1-bit), which TensorFlow misreads"
             width, height = image.size
             if min(width, height) < min_side:
                 return f"too small: {width}x{height} pixels (min_side={min_side})"

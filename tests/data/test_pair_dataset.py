@@ -177,6 +177,16 @@ def test_bad_files_are_skipped_counted_and_logged(tmp_path, caplog):
     assert len(theta) == 2  # the two good files only
 
 
+def test_bmp_modes_tensorflow_misreads_are_skipped(tmp_path):
+    rgb = smooth_rgb(30, 30)
+    palette = write_image(str(tmp_path / "palette.bmp"), rgb, mode="P")
+    one_bit = write_image(str(tmp_path / "one_bit.bmp"), rgb, mode="1")
+    gray = write_image(str(tmp_path / "gray.bmp"), rgb, mode="L")
+    usable, skipped = data.check_image_files([palette, one_bit, gray], mode="header")
+    assert usable == [gray]
+    assert all("BMP of mode" in reason for _, reason in skipped.items)
+
+
 def test_header_check_misses_truncation_but_the_pipeline_survives(tmp_path):
     good, jpeg, bad = _bad_files(tmp_path)
     truncated = bad[0]
