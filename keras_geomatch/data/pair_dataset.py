@@ -118,6 +118,8 @@ def make_pair_dataset(
         raise ValueError(f"Expected batch_size a positive integer. Received: batch_size={batch_size!r}")
     if not isinstance(seed, (int, np.integer)):
         raise ValueError(f"Expected seed an integer. Received: seed={seed!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"Expected start a non-negative integer. Received: start={start!r}")
     repeat = training if repeat is None else bool(repeat)
     drop_remainder = training if drop_remainder is None else bool(drop_remainder)
     files = list(files)
@@ -172,8 +174,6 @@ def make_pair_dataset(
         target.set_shape(shape)
         return {SOURCE_IMAGE: source, TARGET_IMAGE: target}, theta
 
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-        raise ValueError(f"Expected start a non-negative integer. Received: start={start!r}")
     if repeat:
         indices = tf.data.Dataset.counter(start=int(start))
     else:
