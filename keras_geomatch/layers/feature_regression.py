@@ -18,6 +18,10 @@ class FeatureRegression(keras.layers.Layer):
         output_dim: P, the number of θ values (6, 8, 9 or 18).
         conv_filters: filters of the two convolutions.
         kernel_sizes: kernel sizes of the two convolutions.
+        initial_theta: optional P values the Dense bias starts at (the
+            builder passes the identity θ, so an untrained model predicts
+            identity instead of collapsing everything onto one point; the
+            reference starts from PyTorch's random bias).
         **kwargs: base layer arguments.
 
     Input: `(batch, h, w, h·w)` correlation, h and w ≥ 11 with the default
@@ -26,7 +30,12 @@ class FeatureRegression(keras.layers.Layer):
     """
 
     def __init__(
-        self, output_dim, conv_filters=(128, 64), kernel_sizes=(7, 5), **kwargs
+        self,
+        output_dim,
+        conv_filters=(128, 64),
+        kernel_sizes=(7, 5),
+        initial_theta=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if int(output_dim) < 1:
@@ -37,6 +46,14 @@ class FeatureRegression(keras.layers.Layer):
                 f"conv_filters={conv_filters}, kernel_sizes={kernel_sizes}"
             )
         self.output_dim = int(output_dim)
+        if initial_theta is not None:
+            initial_theta = tuple(float(v) for v in initial_theta)
+            if len(initial_theta) != self.output_dim:
+                raise ValueError(
+                    f"Expected initial_theta of {self.output_dim} values. "
+                    f"Received: {len(initial_theta)} values"
+                )
+        self.initial_theta = initial_theta
         self.conv_filters = tuple(int(f) for f in conv_filters)
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.conv1 = keras.layers.Conv2D(
@@ -48,7 +65,14 @@ class FeatureRegression(keras.layers.Layer):
         )
         self.bn2 = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name="bn2")
         self.flatten = keras.layers.Flatten(name="flatten")
-        self.linear = keras.layers.Dense(self.output_dim, dtype="float32", name="linear")
+        bias_initializer = (
+            "zeros"
+            if initial_theta is None
+            else keras.initializers.Constant(list(initial_theta))
+        )
+        self.linear = keras.layers.Dense(
+            self.output_dim, dtype="float32", bias_initializer=bias_initializer, name="linear"
+        )
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -87,4 +111,5 @@ class FeatureRegression(keras.layers.Layer):
             "output_dim": self.output_dim,
             "conv_filters": self.conv_filters,
             "kernel_sizes": self.kernel_sizes,
+            "initial_theta": self.initial_theta,
         }

@@ -64,7 +64,9 @@ def build_geomatch_model(
     feature_extraction.trainable = bool(train_backbone)
     feature_l2_norm = gm_layers.FeatureL2Norm(name="feature_l2_norm")
     feature_correlation = gm_layers.FeatureCorrelation(name="feature_correlation")
-    feature_regression = gm_layers.FeatureRegression(spec.num_params, name="feature_regression")
+    feature_regression = gm_layers.FeatureRegression(
+        spec.num_params, initial_theta=spec.identity, name="feature_regression"
+    )
 
     # === Functional Model ===
     source = keras.Input((*image_size, 3), name=SOURCE_IMAGE)

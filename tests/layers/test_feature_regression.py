@@ -64,3 +64,16 @@ def test_saved_model_round_trip(tmp_path):
     correlation = rng.uniform(size=(4, 11, 11, 121)).astype(np.float32)
     model.fit(correlation, rng.normal(size=(4, 9)), epochs=1, verbose=0)
     assert_saved_model_round_trip(model, correlation, tmp_path)
+
+
+def test_initial_theta_sets_the_dense_bias():
+    identity = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    layer = FeatureRegression(6, initial_theta=identity)
+    layer.build((None, 11, 11, 121))
+    np.testing.assert_array_equal(layer.linear.bias.numpy(), np.asarray(identity, "float32"))
+    assert FeatureRegression.from_config(layer.get_config()).initial_theta == identity
+
+
+def test_initial_theta_of_the_wrong_size_is_rejected():
+    with pytest.raises(ValueError, match="Expected initial_theta of 6 values. Received: 3"):
+        FeatureRegression(6, initial_theta=(1.0, 0.0, 0.0))

@@ -158,3 +158,12 @@ def test_warped_image_model(tmp_path):
 def test_large_backbone_keras_round_trip(tmp_path, backbone):
     model = build_geomatch_model("hom", backbone, weights=None, image_size=(176, 176))
     assert_saved_model_round_trip(model, _images((176, 176), batch=1), tmp_path)
+
+
+def test_an_untrained_model_starts_at_the_identity_theta_bias():
+    from keras_geomatch import geometry
+
+    for name in ("affine", "hom", "tps"):
+        model = build_geomatch_model(name, "small", weights=None, image_size=(88, 88))
+        bias = model.get_layer("feature_regression").linear.bias.numpy()
+        np.testing.assert_array_equal(bias, geometry.identity_theta(name))
