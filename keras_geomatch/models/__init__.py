@@ -6,5 +6,6 @@ from keras_geomatch.models.backbones import get_backbone
 from keras_geomatch.models.geomatch_model import SOURCE_IMAGE
 from keras_geomatch.models.geomatch_model import TARGET_IMAGE
 from keras_geomatch.models.geomatch_model import add_warped_image_output
+from keras_geomatch.models.geomatch_model import backbone_of
 from keras_geomatch.models.geomatch_model import build_geomatch_model
 from keras_geomatch.models.geomatch_model import geometric_model_of

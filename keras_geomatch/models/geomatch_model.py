@@ -34,7 +34,9 @@ def build_geomatch_model(
 
     Args:
         geometric_model: 'affine' (6), 'hom' (8), 'hom_matrix' (9) or 'tps' (18).
-        backbone: 'vgg16', 'resnet101' or 'small' (see `backbones`).
+        backbone: a name of `backbones.BACKBONES`: 'vgg16', 'resnet101',
+            'resnet101_torch' (torchvision layout, for converted reference
+            weights) or 'small'.
         weights: backbone weights: 'imagenet', None or a local HDF5 file.
         image_size: `(height, width)` of both inputs (240×240 in the paper).
         train_backbone: False (the paper) freezes the backbone.
@@ -108,6 +110,25 @@ def geometric_model_of(model):
         if spec.num_params == num_params:
             return spec.name
     raise ValueError(f"No geometric model has {num_params} parameters")
+
+
+def backbone_of(model):
+    """The backbone name of a model built by `build_geomatch_model`, or None.
+
+    Recognised from the layer names of its 'feature_extraction' part.
+    """
+    try:
+        names = {layer.name for layer in model.get_layer("feature_extraction").layers}
+    except ValueError:
+        return None
+    if "conv4_block23_out" in names:
+        # Only the torchvision layout pads before its stride-2 3×3 convs.
+        return "resnet101_torch" if "conv3_block1_2_pad" in names else "resnet101"
+    if "block4_pool" in names:
+        return "vgg16"
+    if "block3_pool" in names:
+        return "small"
+    return None
 
 
 def add_warped_image_output(model, geometric_model=None, name=None):

@@ -167,3 +167,12 @@ def test_an_untrained_model_starts_at_the_identity_theta_bias():
         model = build_geomatch_model(name, "small", weights=None, image_size=(88, 88))
         bias = model.get_layer("feature_regression").linear.bias.numpy()
         np.testing.assert_array_equal(bias, geometry.identity_theta(name))
+
+
+@pytest.mark.parametrize("backbone", ["small", "vgg16", "resnet101", "resnet101_torch"])
+def test_backbone_of_recognises_every_backbone(backbone):
+    from keras_geomatch.models import backbone_of
+
+    size = (88, 88) if backbone == "small" else (176, 176)
+    model = build_geomatch_model("affine", backbone, weights=None, image_size=size)
+    assert backbone_of(model) == backbone
