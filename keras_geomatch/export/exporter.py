@@ -30,6 +30,7 @@ import numpy as np
 from keras_geomatch.export import atomic_dir
 from keras_geomatch.export import serving_signatures
 from keras_geomatch.export.saved_model import write_saved_model
+from keras_geomatch.models import backbone_of
 
 MODEL_FILE = "model.keras"
 STAGE2_MODEL_FILE = "model_stage2.keras"
@@ -117,21 +118,6 @@ def _json_default(value):
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-
-
-def backbone_of(model):
-    """The backbone name of a model from `build_geomatch_model`, or None."""
-    try:
-        names = {layer.name for layer in model.get_layer("feature_extraction").layers}
-    except ValueError:
-        return None
-    if "conv4_block23_out" in names:
-        return "resnet101"
-    if "block4_pool" in names:
-        return "vgg16"
-    if "block3_pool" in names:
-        return "small"
-    return None
 
 
 def export_config(stages, config, version):
