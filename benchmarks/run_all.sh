@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every benchmark and keeps the logs (the figures of RESULTS.md).
+#
+#   benchmarks/run_all.sh                 # smoke: every script with its tiny defaults (~2 min)
+#   benchmarks/run_all.sh --full [LOGDIR] # the real measurement (~1 hour on 2 cores)
+#
+# With --full it first waits (up to WAIT_MAX seconds, default 1800) for the
+# 1-minute load average to drop below MAX_LOAD (default 0.5): timings on a
+# busy machine are not worth keeping. Each script prints the CPU model, the
+# TensorFlow/Keras versions and the load average next to its figures.
+# PYTHON defaults to /work/venv/bin/python if it exists, else python3.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+FULL=""
+if [[ "${1:-}" == "--full" ]]; then
+  FULL="--full"
+  shift
+fi
+LOGDIR="${1:-logs/$(date +%Y%m%d-%H%M%S)}"
+PYTHON="${PYTHON:-$( [[ -x /work/venv/bin/python ]] && echo /work/venv/bin/python || echo python3 )}"
+MAX_LOAD="${MAX_LOAD:-0.5}"
+WAIT_MAX="${WAIT_MAX:-1800}"
+export TF_CPP_MIN_LOG_LEVEL=2
+mkdir -p "$LOGDIR"
+
+wait_for_quiet() {
+  local waited=0 load
+  while :; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" -v m="$MAX_LOAD" 'BEGIN { exit !(l < m) }'; then
+      echo "load $load < $MAX_LOAD: measuring"
+      return
+    fi
+    if (( waited >= WAIT_MAX )); then
+      echo "WARNING: load still $load after ${waited}s; measuring anyway (figures are noisy)"
+      return
+    fi
+    sleep 30
+    waited=$((waited + 30))
+  done
+}
+
+run() {  # run NAME SCRIPT ARGS...
+  local name="$1"
+  shift
+  [[ -n "$FULL" ]] && wait_for_quiet
+  echo "== $name: $*"
+  "$PYTHON" "$@" 2>&1 | grep -v -e "oneDNN custom operations" -e "absl::InitializeLog" \
+    | tee "$LOGDIR/$name.txt"
+}
+
+run compute_peak compute_peak.py $FULL
+PEAK_FP32=$(sed -n 's/^PEAK float32: \([0-9.]*\).*/\1/p' "$LOGDIR/compute_peak.txt")
+PEAK_BF16=$(sed -n 's/^PEAK bfloat16: \([0-9.]*\).*/\1/p' "$LOGDIR/compute_peak.txt")
+run flops flops.py $FULL
+run inference_throughput inference_throughput.py $FULL --peak "$PEAK_FP32" "$PEAK_BF16"
+if [[ -n "$FULL" ]]; then
+  # Where the time goes, and XLA for inference (batch 16, full-size).
+  run inference_parts inference_throughput.py --full --setting full-size --batch-sizes 16 \
+    --parts --jit off on --peak "$PEAK_FP32" "$PEAK_BF16"
+fi
+run training_step training_step.py $FULL
+if [[ -n "$FULL" ]]; then
+  run pipeline_throughput pipeline_throughput.py --source voc-like --cache no
+  run pipeline_throughput_quickstart pipeline_throughput.py --image-size 96 --models affine
+else
+  run pipeline_throughput pipeline_throughput.py --source voc-like --num-images 4 --models affine \
+    --image-size 96 --warmup-batches 1 --windows 1 --window-batches 1 --batch-size 2
+fi
+run pipeline_vs_cached pipeline_vs_cached.py $FULL
+run evaluation_cache evaluation_cache.py $FULL
+if [[ -n "$FULL" ]]; then
+  run evaluation_cache_vgg16 evaluation_cache.py --full --setting full-size --repeats 1
+fi
+run mixed_precision_accuracy mixed_precision_accuracy.py $FULL
+echo "logs in benchmarks/$LOGDIR"
