@@ -54,10 +54,15 @@ def is_chief(strategy):
     if not is_multi_worker(strategy):
         return True
     task_type, task_id = worker_task(strategy)
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return is_chief_task(task_type, task_id, cluster)
+
+
+def is_chief_task(task_type, task_id, cluster):
+    """The chief rule on a task and a TF_CONFIG cluster dict."""
     if task_type == "chief":
         return True
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+    return task_type == "worker" and int(task_id) == 0 and "chief" not in cluster
 
 
 def worker_task(strategy):

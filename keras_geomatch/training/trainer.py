@@ -91,6 +91,14 @@ def train(config, workdir=None):
     config.validate()
     strategy = strategies.make_strategy(config.strategy)
     chief = strategies.is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync
+    logger.info("Strategy %s with %d replica(s)%s.", type(strategy).__name__, replicas,
+                "" if chief else " (not the chief: this worker writes no files)")
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"Expected batch_size divisible by the number of replicas ({replicas}). "
+            f"Received: batch_size={config.batch_size}"
+        )
     train_files, val_files = run_datasets.resolve_files(config)
     config = config.resolved(len(train_files), len(val_files) if val_files else None)
     workdir = config.workdir

@@ -1,0 +1,50 @@
+"""Helpers to load and run trainers/train.py in tests."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_PY = os.path.join(REPO, "trainers", "train.py")
+CONFIGS = os.path.join(REPO, "trainers", "configs")
+
+# A run of a few seconds: small backbone, 88×88 pairs cut from small images.
+TINY_FLAGS = [
+    "--backbone=small",
+    "--weights=none",
+    "--train_backbone",
+    "--image_size=88,88",
+    "--resize_size=120,160",
+    "--builtin_samples",
+    "--batch_size=2",
+    "--verbose=2",
+]
+
+
+def load_train_module():
+    """trainers/train.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("trainers_train", TRAIN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def environment(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(extra)
+    return env
+
+
+def train_command(*flags):
+    return [sys.executable, TRAIN_PY, *flags]
+
+
+def run_train(*flags, timeout=300, **env):
+    """Runs train.py to the end; returns the CompletedProcess (text output)."""
+    return subprocess.run(
+        train_command(*flags), cwd=REPO, env=environment(**env), capture_output=True,
+        text=True, timeout=timeout,
+    )

@@ -1,0 +1,153 @@
+"""TrainConfig: defaults, validation of bad values and contradictions, JSON."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from keras_geomatch.data import PairConfig
+from keras_geomatch.training import TrainConfig
+from keras_geomatch.training.train_config import PAIR_FIELDS
+
+
+def tiny(**changes):
+    values = dict(backbone="small", weights="none", train_backbone=True, image_size=(88, 88),
+                  builtin_samples=True)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_defaults_are_the_papers():
+    config = TrainConfig()
+    assert config.image_size == (240, 240)
+    assert (config.batch_size, config.epochs, config.learning_rate) == (16, 20, 1e-3)
+    assert config.lr_schedule == "constant"
+    assert config.backbone == "vgg16" and config.weights == "imagenet"
+    assert not config.train_backbone
+    assert config.loss_grid_size == 20
+
+
+def test_every_pair_config_field_has_a_train_config_field():
+    pair_fields = {f.name for f in dataclasses.fields(PairConfig)}
+    assert pair_fields - {"geometric_model", "image_size"} == set(PAIR_FIELDS)
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert pair_fields <= train_fields
+
+
+def test_pair_config_defaults_match():
+    assert tiny().pair_config() == PairConfig("affine", image_size=(88, 88))
+
+
+def test_pair_config_carries_the_fields():
+    config = tiny(geometric_model="tps", tps_max_offset=0.2, resize_size=(240, 320))
+    pair = config.pair_config()
+    assert (pair.geometric_model, pair.tps_max_offset, pair.resize_size) == ("tps", 0.2, (240, 320))
+
+
+def test_json_round_trip():
+    config = tiny(lr_schedule="step", lr_step_epochs=(3, 7), epochs=10, affine_scale_range=(0.8, 1.2))
+    text = config.to_json()
+    assert isinstance(json.loads(text)["image_size"], list)
+    assert TrainConfig.from_json(text) == config
+
+
+def test_lists_become_tuples():
+    config = TrainConfig(image_size=[96, 96])
+    assert config.image_size == (96, 96)
+
+
+def test_from_dict_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="bogus"):
+        TrainConfig.from_dict({"bogus": 1})
+
+
+def test_resolved_fills_automatic_values():
+    config = tiny(model_name="", batch_size=4).resolved(num_train_files=10, num_val_files=5)
+    assert config.model_name == "affine_small"
+    assert config.workdir == "workdirs/affine_small"
+    assert config.export_dir == "saved_models/affine_small"
+    assert config.steps_per_epoch == 2  # 10 // 4
+    assert config.validation_steps == 2  # ceil(5 / 4)
+
+
+def test_resolved_keeps_explicit_values():
+    config = tiny(model_name="m", workdir="w", export_dir="e", steps_per_epoch=7,
+                  validation_steps=3).resolved(100, 100)
+    assert (config.workdir, config.export_dir, config.steps_per_epoch,
+            config.validation_steps) == ("w", "e", 7, 3)
+
+
+def test_resolved_decay_defaults():
+    assert tiny(lr_schedule="step", lr_step_epochs=(2,), epochs=3).resolved().lr_decay_rate == 0.1
+    assert tiny(lr_schedule="exponential").resolved().lr_decay_rate == 0.9
+    assert tiny(lr_schedule="cosine").resolved().lr_min_ratio == 0.0
+    assert tiny().resolved().lr_decay_rate is None
+
+
+def test_resolved_without_export_has_no_export_dir():
+    assert tiny(export_at_end=False).resolved().export_dir == ""
+
+
+def test_differences():
+    a, b = tiny(), tiny(epochs=3)
+    assert a.differences(b) == {"epochs": (20, 3)}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(weights="imagenet"), "has no ImageNet weights"),
+        (dict(weights="/no/such/file.h5"), "no such file"),
+        (dict(train_dir="/x"), "exactly one training source"),
+        (dict(builtin_samples=False), "exactly one training source"),
+        (dict(builtin_samples=False, train_dir="a", train_list="b"), "exactly one"),
+        (dict(val_dir="v"), "builtin_samples brings its own"),
+        (dict(builtin_samples=False, train_dir="a", val_dir="v", val_list="l"), "at most one"),
+        (dict(lr_decay_rate=0.5), "lr_decay_rate applies"),
+        (dict(lr_min_ratio=0.1), "lr_min_ratio applies"),
+        (dict(lr_step_epochs=(2,)), "lr_step_epochs applies"),
+        (dict(lr_schedule="step"), "Expected lr_step_epochs"),
+        (dict(lr_schedule="step", lr_step_epochs=(5, 2)), "increasing"),
+        (dict(lr_schedule="step", lr_step_epochs=(20,)), r"\[1, 19\]"),
+        (dict(lr_schedule="exponential", lr_decay_rate=1.5), "0 < lr_decay_rate < 1"),
+        (dict(lr_schedule="cosine", lr_min_ratio=1.0), "0 <= lr_min_ratio < 1"),
+        (dict(strategy="multi_worker", jit_compile="true"), "XLA"),
+        (dict(strategy="multi_worker", mixed_precision="mixed_float16"), "loss scaling"),
+        (dict(export_at_end=False, export_dir="e"), "export_at_end=False"),
+        (dict(model_name="a/b"), "model_name"),
+        (dict(image_size=(80, 88)), "image_size"),
+        (dict(image_size=(88,)), "image_size"),
+        (dict(backbone="vgg", weights="none"), "Unknown backbone"),
+        (dict(geometric_model="perspective"), "Unknown geometric_model"),
+        (dict(lr_schedule="linear"), "Unknown lr_schedule"),
+        (dict(strategy="tpu"), "Unknown strategy"),
+        (dict(jit_compile="yes"), "Unknown jit_compile"),
+        (dict(mixed_precision="float16"), "Unknown mixed_precision"),
+        (dict(preprocessing="imagenet"), "Unknown preprocessing"),
+        (dict(verbose=3), "Unknown verbose"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(epochs=0), "epochs"),
+        (dict(steps_per_epoch=-1), "steps_per_epoch"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(learning_rate=math.nan), "learning_rate"),
+        (dict(loss_grid_size=1), "loss_grid_size"),
+        (dict(backup_every_steps=-1), "backup_every_steps"),
+        (dict(hom_max_offset=0.6), "hom_max_offset"),
+        (dict(affine_scale_range=(1.2, 0.8)), "affine_scale_range"),
+    ],
+)
+def test_validate_rejects(changes, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        tiny(**changes).validate()
+
+
+def test_validate_accepts_a_local_weights_file(tmp_path):
+    path = tmp_path / "w.h5"
+    path.write_bytes(b"")
+    tiny(backbone="vgg16", weights=str(path), image_size=(176, 176)).validate()
+
+
+def test_validate_returns_the_config():
+    config = tiny()
+    assert config.validate() is config
