@@ -92,7 +92,8 @@ def train(config, workdir=None):
     strategy = strategies.make_strategy(config.strategy)
     chief = strategies.is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
-    logger.info("Strategy %s with %d replica(s)%s.", type(strategy).__name__, replicas,
+    logger.info("Strategy %r (%s) with %d replica(s)%s.", config.strategy,
+                type(strategy).__name__, replicas,
                 "" if chief else " (not the chief: this worker writes no files)")
     if config.batch_size % replicas:
         raise ValueError(

@@ -37,7 +37,10 @@ _BACKUP_NAME = re.compile(r"step-(\d{10})")
 
 def read_step_counter(variable):
     """The integer value of a (possibly distributed) step counter variable."""
-    return int(np.asarray(keras.ops.convert_to_numpy(variable.value)).item())
+    value = getattr(variable, "value", variable)
+    if hasattr(value, "read_value"):  # tf.Variable, distributed ones included
+        value = value.read_value()
+    return int(np.asarray(value).item())
 
 
 class TrainingBackup:
