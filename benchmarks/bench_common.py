@@ -3,8 +3,12 @@
 Every script prints `machine_header()` first (CPU model, usable cores, ISA
 extensions that matter for bf16, TensorFlow/Keras versions, oneDNN setting,
 1-minute load average) and reports the median of several timed runs after
-warm-up runs (`time_runs`). The load average is printed again next to the
-figures, because on a shared machine a busy CPU is the main source of noise.
+warm-up runs (`time_runs`). Next to each figure, `load_note()` prints the
+load average and, more to the point, the share of the machine's CPU time
+that *other* processes used while it was measured (from /proc/stat minus
+this process's own CPU time, since the last `mark_cpu()`): on a shared
+machine other jobs are the main source of noise, and the load average alone
+counts this benchmark's own threads too.
 
 Scripts run from a checkout without installing the package: importing this
 module puts the repository root on `sys.path`.
@@ -93,6 +97,7 @@ def time_runs(fn, repeats=5, warmup=1):
     """
     for _ in range(warmup):
         fn()
+    mark_cpu()
     durations = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -110,8 +115,46 @@ def spread(values):
     return f"{min(values):.3g}–{max(values):.3g}"
 
 
+def _busy_jiffies():
+    """Total non-idle CPU time of the machine, in seconds (None without /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...; guest is in user.
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+_mark = None
+
+
+def mark_cpu():
+    """Starts the window that `load_note()` reports other processes' CPU share for."""
+    global _mark
+    times = os.times()
+    _mark = (time.perf_counter(), _busy_jiffies(), times.user + times.system)
+
+
+def others_cpu_share():
+    """Fraction of all cores' time used by other processes since `mark_cpu()` (or None)."""
+    if _mark is None or _mark[1] is None:
+        return None
+    start, busy_start, own_start = _mark
+    elapsed = time.perf_counter() - start
+    busy = _busy_jiffies()
+    times = os.times()
+    own = times.user + times.system - own_start
+    if elapsed <= 0 or busy is None:
+        return None
+    return max(0.0, (busy - busy_start - own) / (elapsed * (os.cpu_count() or 1)))
+
+
 def load_note():
-    return f"load {load_average():.2f}"
+    share = others_cpu_share()
+    others = "" if share is None else f", other processes {100 * share:.0f}% CPU"
+    return f"load {load_average():.2f}{others}"
 
 
 def set_policy(name):

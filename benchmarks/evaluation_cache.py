@@ -100,6 +100,7 @@ def main(argv=None):
         results = {}
         for enabled, count in ((True, repeats), (False, repeats_no_cache)):
             times = []
+            bench_common.mark_cpu()
             for _ in range(count):
                 seconds, result = run(pairs, model, enabled, args.batch_size)
                 times.append(seconds)

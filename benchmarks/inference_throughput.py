@@ -90,8 +90,18 @@ def main(argv=None):
     parser.add_argument("--backbone", default=None, help="override the setting's backbone")
     parser.add_argument("--peak", type=float, nargs=2, metavar=("FP32", "BF16"), default=None,
                         help="GFLOP/s peaks (from compute_peak.py) for the fraction-of-peak column")
+    parser.add_argument("--intra-op-threads", type=int, default=None,
+                        help="tf.config.threading intra-op threads (default: TensorFlow's)")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="tf.config.threading inter-op threads (default: TensorFlow's)")
     bench_common.add_common_arguments(parser, repeats=2, warmup=1)
     args = parser.parse_args(argv)
+    import tensorflow as tf
+
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     if args.full:
         settings = args.setting or ["full-size", "quickstart"]
         models = args.models or ["affine", "tps"]
@@ -113,7 +123,9 @@ def main(argv=None):
         peak = {"float32": args.peak[0], "mixed_bfloat16": args.peak[1]}
 
     print(bench_common.machine_header())
-    print(f"median of {repeats} calls after {max(1, args.warmup)} warm-up; random weights and images")
+    print(f"median of {repeats} calls after {max(1, args.warmup)} warm-up; random weights and images; "
+          f"threads intra-op {args.intra_op_threads or 'default'}, inter-op "
+          f"{args.inter_op_threads or 'default'}")
     parts = ["backbone", "head", "theta", "theta+warp"] if args.parts else ["theta"]
     results = {}
     for setting in settings:

@@ -73,6 +73,7 @@ def cached_batch_dataset(batch_size, image_size, geometric_model, seed=0):
 def time_fit(model, dataset, steps, warmup):
     """Median seconds per step of `model.fit` on `dataset`, and all step times."""
     timer = StepTimer()
+    bench_common.mark_cpu()
     model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[timer], verbose=0,
               shuffle=False)
     measured = timer.durations[warmup:]
