@@ -39,6 +39,7 @@ AUTO_CACHE_MAX_BYTES = 128 * 2**20
 _ORDER_SALT = 0x5EED0
 _TRAIN_THETA_SALT = 0x5EED1
 _VAL_THETA_SALT = 0x5EED2
+_AUGMENT_SALT = 0x5EED3
 
 
 def _seed_pair(seed, salt):
@@ -60,6 +61,7 @@ def make_pair_dataset(
     drop_remainder=None,
     start=0,
     jit_compile=True,
+    augment=None,
 ):
     """A data set of batches of synthetic pairs with their θgt.
 
@@ -87,6 +89,14 @@ def make_pair_dataset(
             their index, so `start=n` gives the stream without its first n
             pairs at no cost: a resumed training run passes the number of
             pairs it has already used.
+        augment: optional `fn(image, seed) -> image`, applied to every
+            resized image before its pair is cut (training-time image
+            augmentation): `image` is float32 `(H, W, 3)` in [0, 255] at
+            `config.resize_size`, `seed` a stateless `(2,)` int64 seed of its
+            own (keyed like θ, so the stream stays reproducible and `start=`
+            still skips for free). It must keep the shape; the result is
+            rounded and clipped to uint8. θgt is unchanged: the pair is cut
+            from the augmented image, so `target(p) = source(T_θ(p))` holds.
         jit_compile: compile the per-batch warp with XLA (several times
             faster on CPU: it fuses the grid arithmetic into the gathers).
 
@@ -161,7 +171,13 @@ def make_pair_dataset(
             index = i
             seed_k = tf.random.experimental.stateless_fold_in(theta_seed, i)
         theta = random_theta(config.geometric_model, seed_k, config)
-        return load_image(index), theta
+        image = load_image(index)
+        if augment is not None:
+            augment_seed = tf.random.experimental.stateless_fold_in(seed_k, _AUGMENT_SALT)
+            augmented = augment(tf.cast(image, tf.float32), augment_seed)
+            augmented.set_shape(image.shape)
+            image = tf.cast(tf.round(tf.clip_by_value(augmented, 0.0, 255.0)), tf.uint8)
+        return image, theta
 
     @tf.function(jit_compile=bool(jit_compile))
     def pairs(images, theta):
