@@ -85,6 +85,9 @@ def define_flags(flag_values=flags.FLAGS):
     define("float", "affine_max_translation", "Affine θgt: max translation (normalised units).")
     define("float", "tps_max_offset", "TPS θgt: max offset of each control point value.")
     define("float", "hom_max_offset", "Homography θgt: max offset of each corner value (< 0.5).")
+    define("bool", "augment",
+           "Randomly zoom, flip and recolour training images before cutting pairs "
+           "(not in the paper; for small image sets).")
     # === Optimisation ===
     define("integer", "batch_size", "Global batch size.")
     define("integer", "epochs", "Number of epochs.")

@@ -5,6 +5,9 @@ its index in an endless stream, so the stream of a run is fixed by its seed
 and a resumed run starts it at `global_step · batch_size` (`start=`): the
 pairs after a restart are the ones an uninterrupted run would have used.
 
+Training images are augmented (`image_augmentation`) when the config says
+`augment`; validation images never are.
+
 Validation pairs: the validation images go through the same pipeline with
 their own seed, and the first `validation_steps` batches are kept, a finite
 data set that gives the same pairs at every epoch and on every run. (The
@@ -15,6 +18,7 @@ handful of validation images.)
 import tensorflow as tf
 
 from keras_geomatch import data
+from keras_geomatch.training.image_augmentation import augment_image
 
 # Keeps the validation pairs' random stream apart from the training pairs'
 # even when the same images are used for both.
@@ -69,6 +73,7 @@ def training_dataset(config, files, start_step, num_steps, batch_size=None, seed
         seed=config.seed + WORKER_SEED_STRIDE * int(seed_offset),
         repeat=True,
         start=int(start_step) * batch_size,
+        augment=augment_image if config.augment else None,
     )
     return _exactly(dataset, num_steps)
 

@@ -83,6 +83,9 @@ class TrainConfig:
             source there is no validation, no best checkpoint and no PCK.
         resize_size ... hom_max_offset: the `data.PairConfig` fields (how a
             pair is cut, the random θgt ranges; rotations in radians).
+        augment: randomly zoom, flip/transpose and recolour each training
+            image before its pair is cut (`image_augmentation`; not in the
+            paper, meant for small image sets such as the built-in one).
 
     Attributes (optimisation):
         batch_size: global batch size (split across replicas).
@@ -140,6 +143,7 @@ class TrainConfig:
     affine_max_translation: float = _PAIR_DEFAULTS["affine_max_translation"]
     tps_max_offset: float = _PAIR_DEFAULTS["tps_max_offset"]
     hom_max_offset: float = _PAIR_DEFAULTS["hom_max_offset"]
+    augment: bool = False
     # === Optimisation ===
     batch_size: int = 16
     epochs: int = 20
@@ -319,6 +323,8 @@ class TrainConfig:
                 "Expected model_name made of letters, digits, '.', '_' and '-' (a folder "
                 f"name). Received: model_name={self.model_name!r}"
             )
+        if self.workdir and self.export_dir:
+            _check_folders(self.workdir, self.export_dir)
         if not self.export_at_end and self.export_dir:
             raise ValueError(
                 "Contradictory flags: export_at_end=False and an export_dir. "
@@ -361,6 +367,7 @@ class TrainConfig:
         }
         if self.export_at_end:
             changes["export_dir"] = self.export_dir or os.path.join("saved_models", name)
+        _check_folders(changes["workdir"], changes.get("export_dir", ""))
         if self.lr_schedule in _DEFAULT_DECAY_RATE and self.lr_decay_rate is None:
             changes["lr_decay_rate"] = _DEFAULT_DECAY_RATE[self.lr_schedule]
         if self.lr_schedule == "cosine" and self.lr_min_ratio is None:
@@ -411,6 +418,19 @@ class TrainConfig:
         """Reads a config written by `to_json` (e.g. a workdir's config.json)."""
         with open(path, encoding="utf-8") as f:
             return cls.from_json(f.read())
+
+
+def _check_folders(workdir, export_dir):
+    """The export replaces export_dir as a whole: it must not hold the workdir."""
+    if not export_dir:
+        return
+    work, export = os.path.abspath(workdir), os.path.abspath(export_dir)
+    if work == export or work.startswith(export + os.sep):
+        raise ValueError(
+            "Contradictory flags: the export replaces export_dir entirely, so it must not "
+            f"be the workdir or contain it. Received: workdir={workdir!r}, "
+            f"export_dir={export_dir!r}"
+        )
 
 
 def _check_choice(name, value, allowed):

@@ -89,3 +89,14 @@ def test_validation_pairs_are_fixed_and_counted(tmp_path):
     # Not the training stream of the same files.
     train = batches(run_datasets.training_dataset(c, files, 0, 1))
     assert not np.array_equal(train[0][2], first[0][2])
+
+
+def test_augment_changes_training_pairs_not_validation(tmp_path):
+    files = write_images(tmp_path / "train", 2)
+    plain, augmented = config(train_dir="x"), config(train_dir="x", augment=True)
+    a = batches(run_datasets.training_dataset(plain, files, 0, 1))
+    b = batches(run_datasets.training_dataset(augmented, files, 0, 1))
+    np.testing.assert_array_equal(a[0][2], b[0][2])  # same θgt
+    assert not np.array_equal(a[0][0], b[0][0])
+    assert_same(batches(run_datasets.validation_dataset(plain, files)),
+                batches(run_datasets.validation_dataset(augmented, files)))

@@ -116,6 +116,8 @@ def test_differences():
         (dict(strategy="multi_worker", mixed_precision="mixed_float16"), "loss scaling"),
         (dict(export_at_end=False, export_dir="e"), "export_at_end=False"),
         (dict(model_name="a/b"), "model_name"),
+        (dict(workdir="runs/a", export_dir="runs/a"), "must not be the workdir"),
+        (dict(workdir="runs/a/work", export_dir="runs/a"), "or contain it"),
         (dict(image_size=(80, 88)), "image_size"),
         (dict(image_size=(88,)), "image_size"),
         (dict(backbone="vgg", weights="none"), "Unknown backbone"),
@@ -151,3 +153,9 @@ def test_validate_accepts_a_local_weights_file(tmp_path):
 def test_validate_returns_the_config():
     config = tiny()
     assert config.validate() is config
+
+
+def test_resolved_checks_the_default_folders_too():
+    with pytest.raises(ValueError, match="must not be the workdir"):
+        tiny(model_name="m", export_dir="workdirs/m").resolved()
+    tiny(workdir="runs/a", export_dir="runs/a_export").resolved()  # a prefix, not a parent
