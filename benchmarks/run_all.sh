@@ -2,12 +2,14 @@
 # Runs every benchmark and keeps the logs (the figures of RESULTS.md).
 #
 #   benchmarks/run_all.sh                 # smoke: every script with its tiny defaults (~2 min)
-#   benchmarks/run_all.sh --full [LOGDIR] # the real measurement (~1 hour on 2 cores)
+#   benchmarks/run_all.sh --full [LOGDIR] # the real measurement (~40 min on 2 cores, plus waits)
 #
-# With --full it first waits (up to WAIT_MAX seconds, default 1800) for the
-# 1-minute load average to drop below MAX_LOAD (default 0.5): timings on a
-# busy machine are not worth keeping. Each script prints the CPU model, the
-# TensorFlow/Keras versions and the load average next to its figures.
+# With --full, before each script it waits (up to WAIT_MAX seconds, default
+# 900) for the 1-minute load average to drop below MAX_LOAD (default 0.5):
+# timings on a busy machine are not worth keeping. (The previous script's
+# own load decays in a minute or two.) Each script prints the CPU model, the
+# TensorFlow/Keras versions, and next to every figure the load average and
+# the CPU share other processes used while it was measured.
 # PYTHON defaults to /work/venv/bin/python if it exists, else python3.
 set -euo pipefail
 
@@ -20,7 +22,7 @@ fi
 LOGDIR="${1:-logs/$(date +%Y%m%d-%H%M%S)}"
 PYTHON="${PYTHON:-$( [[ -x /work/venv/bin/python ]] && echo /work/venv/bin/python || echo python3 )}"
 MAX_LOAD="${MAX_LOAD:-0.5}"
-WAIT_MAX="${WAIT_MAX:-1800}"
+WAIT_MAX="${WAIT_MAX:-900}"
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$LOGDIR"
 
@@ -56,9 +58,11 @@ PEAK_BF16=$(sed -n 's/^PEAK bfloat16: \([0-9.]*\).*/\1/p' "$LOGDIR/compute_peak.
 run flops flops.py $FULL
 run inference_throughput inference_throughput.py $FULL --peak "$PEAK_FP32" "$PEAK_BF16"
 if [[ -n "$FULL" ]]; then
-  # Where the time goes, and XLA for inference (batch 16, full-size).
+  # Where the time goes (batch 16, full-size), and XLA for inference.
   run inference_parts inference_throughput.py --full --setting full-size --batch-sizes 16 \
-    --parts --jit off on --peak "$PEAK_FP32" "$PEAK_BF16"
+    --parts --peak "$PEAK_FP32" "$PEAK_BF16"
+  run inference_xla inference_throughput.py --full --models affine --jit on \
+    --peak "$PEAK_FP32" "$PEAK_BF16"
 fi
 run training_step training_step.py $FULL
 if [[ -n "$FULL" ]]; then
