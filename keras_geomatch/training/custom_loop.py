@@ -15,12 +15,15 @@ project, with `strategy.run`:
   workers wait for it in the next step's all-reduce. Every worker restores
   the chief's backup when the run restarts, so the backup folder must be
   visible to all of them (one machine, or a shared filesystem);
-* XLA is off: XLA's collective ops are not implemented on CPU.
+* XLA is off (`jit_compile='true'` is refused by `TrainConfig.validate`):
+  XLA's collective ops are reported not to be implemented on CPU, and this
+  loop is only tested without XLA.
 
 Limits: BatchNorm moving statistics are updated per replica and not
-averaged (the chief's are saved); a replica's progress bar and the training
-loss shown are the global (all-reduced) loss of each step; no loss scaling,
-so `mixed_float16` is refused by `TrainConfig.validate`.
+averaged (the chief's are saved and exported); the chief's progress bar
+shows the global (all-reduced) loss of each step; no loss scaling, so
+`mixed_float16` is refused; tested with 2 CPU workers on one machine
+(`tests/trainers/test_distributed.py`), not on several machines or GPUs.
 """
 
 import logging

@@ -117,8 +117,11 @@ def train(config, workdir=None):
 def _run(config, strategy, chief, train_files, val_files, workdir):
     keras.utils.set_random_seed(config.seed)
     multi_worker = strategies.is_multi_worker(strategy)
+    backup = TrainingBackup(os.path.join(workdir, BACKUP_DIR))
     with strategy.scope():
-        model = build_model(config)
+        # A restart overwrites every weight from its backup: no need to load
+        # (or download) the backbone's weights first.
+        model = build_model(config, random_init=bool(backup.list()))
         loss = TransformedGridLoss(
             config.geometric_model,
             grid_size=config.loss_grid_size,
@@ -130,7 +133,6 @@ def _run(config, strategy, chief, train_files, val_files, workdir):
             loss=loss,
             jit_compile=False if multi_worker else _JIT_COMPILE[config.jit_compile],
         )
-        backup = TrainingBackup(os.path.join(workdir, BACKUP_DIR))
         state = backup.restore(model)
     start_step = int(state["global_step"]) if state else 0
     total_steps = config.epochs * config.steps_per_epoch

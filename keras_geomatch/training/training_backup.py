@@ -172,6 +172,9 @@ class BackupCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(np.asarray(loss))):
+            return  # never back up a diverged state (TerminateOnNaN stops the run)
         if (
             self.every_steps
             and self._step % self.every_steps == 0
@@ -180,6 +183,8 @@ class BackupCallback(keras.callbacks.Callback):
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:
+            return  # stopped early (a NaN loss): the last backup stays the latest
         if self._step % self.steps_per_epoch != 0:
             raise RuntimeError(
                 f"Epoch {epoch} ended at step {self._step}, not a multiple of "

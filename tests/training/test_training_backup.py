@@ -132,3 +132,14 @@ def test_callback_skips_the_last_step_of_an_epoch_until_its_end(tmp_path):
     fit_steps(model, 4, [Spy(), BackupCallback(backup, steps_per_epoch=4, every_steps=2)])
     assert seen == [[2]]
     assert [step for step, _ in backup.list()] == [2, 4]
+
+
+def test_callback_never_backs_up_a_diverged_state(tmp_path):
+    model = tiny_model()
+    backup = TrainingBackup(tmp_path / "backup", keep=100)
+    x = np.ones((8, 3), "float32")
+    y = np.array([[1.0, 1.0]] * 3 + [[np.nan, 0.0]] * 5, "float32")
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False, callbacks=[
+        keras.callbacks.TerminateOnNaN(),
+        BackupCallback(backup, steps_per_epoch=4, every_steps=1)])
+    assert [step for step, _ in backup.list()] == [1]
