@@ -12,7 +12,6 @@ from tests.trainers.cli import TINY_FLAGS
 from tests.trainers.cli import load_train_module
 from tests.trainers.cli import run_train
 
-HED_WEIGHTS = None  # set by the fixture below when a local file is needed
 
 # For flags whose new value needs other flags to make sense.
 COMPANIONS = {
