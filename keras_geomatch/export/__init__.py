@@ -14,7 +14,7 @@ from keras_geomatch.export.exporter import MODEL_FILE
 from keras_geomatch.export.exporter import SERVING_DIR
 from keras_geomatch.export.exporter import STAGE2_MODEL_FILE
 from keras_geomatch.export.exporter import export_model
-from keras_geomatch.export.resize import resize_images
+from keras_geomatch.geometry import resize_images
 from keras_geomatch.export.saved_model import write_saved_model
 from keras_geomatch.export.serving_signatures import MAP_POINTS
 from keras_geomatch.export.serving_signatures import SERVING_DEFAULT

@@ -14,7 +14,7 @@ so that a client needs none of our code:
   `[batch, N, 2]` 0-based pixel `(x, y)` of the target → `source_points`
   float32 `[batch, N, 2]` 0-based pixels of the source, plus the θ outputs.
 
-Inside: each image is resized to the model's input size (`resize.resize_images`,
+Inside: each image is resized to the model's input size (`geometry.resize_images`,
 bilinear, aspect not kept) and given to the model as float pixels in [0, 255]
 (the model normalises them in its 'preprocess' layer). θ is in normalised
 coordinates, so the warp and the point map apply at any resolution: the
@@ -34,7 +34,7 @@ import tensorflow as tf
 from keras_geomatch import geometry
 from keras_geomatch import models
 from keras_geomatch.export import input_checks
-from keras_geomatch.export.resize import resize_images
+from keras_geomatch.geometry import resize_images
 
 SOURCE_IMAGE = models.SOURCE_IMAGE
 TARGET_IMAGE = models.TARGET_IMAGE

@@ -22,6 +22,7 @@ from keras_geomatch.geometry.coordinates import normalized_to_pixel
 from keras_geomatch.geometry.coordinates import pixel_to_normalized
 from keras_geomatch.geometry.homography import homography_4pt_to_matrix
 from keras_geomatch.geometry.homography import homography_map_points
+from keras_geomatch.geometry.resize import resize_images
 from keras_geomatch.geometry.sampler import bilinear_sample
 from keras_geomatch.geometry.tps import TPS_CONTROL_X
 from keras_geomatch.geometry.tps import TPS_CONTROL_Y

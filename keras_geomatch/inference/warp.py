@@ -97,8 +97,11 @@ def warp_images(images, stages, output_size, max_grid_points=DEFAULT_MAX_GRID_PO
 
 
 def resize_images(images, output_size):
-    """Bilinear, corner-aligned resize of `(batch, H, W, C)` images (aspect ratio not kept)."""
-    return warp_images(images, [], output_size)
+    """Bilinear, corner-aligned resize of `(batch, H, W, C)` images (aspect ratio not kept).
+
+    `geometry.resize_images` as a float32 numpy array.
+    """
+    return geometry.resize_images(np.asarray(images), output_size).numpy()
 
 
 def resize_image(image, output_size):

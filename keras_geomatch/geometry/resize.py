@@ -2,7 +2,7 @@
 
 The reference resizes every evaluation image by sampling it with the identity
 grid of the output size (its `GeometricTnf` with no θ "performs bilinear
-resizing"). We do the same with `geometry.bilinear_sample`, so there is no
+resizing"). We do the same with `bilinear_sample`, so there is no
 second copy of the sampling code and the network sees what it saw in training
 (where pairs are also made by grid sampling).
 
@@ -13,7 +13,8 @@ land on the first and last pixels of the output), the aspect ratio is not kept
 
 import tensorflow as tf
 
-from keras_geomatch import geometry
+from keras_geomatch.geometry.coordinates import identity_grid
+from keras_geomatch.geometry.sampler import bilinear_sample
 
 
 def resize_images(images, size):
@@ -34,6 +35,6 @@ def resize_images(images, size):
     """
     out_height, out_width = (int(s) for s in size)
     images = tf.cast(images, "float32")
-    grid = geometry.identity_grid(out_height, out_width)
+    grid = identity_grid(out_height, out_width)
     grid = tf.broadcast_to(grid[None], tf.stack([tf.shape(images)[0], out_height, out_width, 2]))
-    return geometry.bilinear_sample(images, grid)
+    return bilinear_sample(images, grid)
