@@ -146,7 +146,8 @@ def others_cpu_share():
     busy = _busy_jiffies()
     times = os.times()
     own = times.user + times.system - own_start
-    if elapsed <= 0 or busy is None:
+    # /proc/stat counts in clock ticks (10 ms): shorter windows say nothing.
+    if elapsed < 1.0 or busy is None:
         return None
     return max(0.0, (busy - busy_start - own) / (elapsed * (os.cpu_count() or 1)))
 

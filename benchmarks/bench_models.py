@@ -98,8 +98,11 @@ def forward_parts(model, geometric_model, jit_compile=False):
         'backbone' (both images through preprocess + backbone), 'head'
         (from the backbone features of both images: L2 norms, correlation,
         match normalisation, regression, grid, sampling of the source),
-        'theta' (the model) and 'theta+warp' (the model, grid and sampling).
-        The head's inputs are computed once, outside the timing.
+        'theta' (the model) and 'theta+warp' (the model, grid and sampling);
+        the head split in two: 'head:theta' (features → θ: L2 norms,
+        correlation, match normalisation, regression) and 'head:warp'
+        (θ → grid → sampled source). The head's inputs are computed once,
+        outside the timing.
     """
     image_size = tuple(model.input[SOURCE_IMAGE].shape[1:3])
     preprocess = model.get_layer("preprocess")
@@ -135,18 +138,30 @@ def forward_parts(model, geometric_model, jit_compile=False):
         "theta": tf.function(run_theta, jit_compile=jit_compile),
         "theta+warp": tf.function(run_warp, jit_compile=jit_compile),
     }
+    def run_head_theta(features_a, features_b, source):
+        correlation = correlation_layer(feature_l2_norm(features_a), feature_l2_norm(features_b))
+        return regression(match_l2_norm(match_relu(correlation)), training=False)
+
+    def run_head_warp(theta, source):
+        return sampler(source, grid_gen(theta))
+
     head = tf.function(run_head, jit_compile=jit_compile)
+    head_theta = tf.function(run_head_theta, jit_compile=jit_compile)
+    head_warp = tf.function(run_head_warp, jit_compile=jit_compile)
     cache = {}
 
-    def head_on_features(source, target):
+    def inputs_of(source, target):
         key = (id(source), id(target))
         if key not in cache:
             cache.clear()
-            cache[key] = [tf.identity(f) for f in run_backbone(source, target)]
-        features_a, features_b = cache[key]
-        return head(features_a, features_b, source)
+            features_a, features_b = [tf.identity(f) for f in run_backbone(source, target)]
+            theta = tf.identity(head_theta(features_a, features_b, source))
+            cache[key] = (features_a, features_b, theta)
+        return cache[key]
 
-    compiled["head"] = head_on_features
+    compiled["head"] = lambda source, target: head(*inputs_of(source, target)[:2], source)
+    compiled["head:theta"] = lambda source, target: head_theta(*inputs_of(source, target)[:2], source)
+    compiled["head:warp"] = lambda source, target: head_warp(inputs_of(source, target)[2], source)
     return compiled
 
 

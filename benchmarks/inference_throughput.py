@@ -8,7 +8,9 @@ times, in inference mode, with random weights and random images:
   signature run);
 * with `--parts`: `backbone` (both images through the backbone), `head`
   (everything after it: L2 norms, correlation, regression, grid, sampling,
-  from precomputed features) and `theta+warp` (θ and the warped source).
+  from precomputed features), its two halves `head:theta` (features → θ)
+  and `head:warp` (θ → grid → sampled source), and `theta+warp` (θ and the
+  warped source).
 
 Each line gives the median over `--repeats` calls after `--warmup` calls:
 pairs/s, latency per batch, and (with `--peak`) the fraction of the compute
@@ -126,7 +128,8 @@ def main(argv=None):
     print(f"median of {repeats} calls after {max(1, args.warmup)} warm-up; random weights and images; "
           f"threads intra-op {args.intra_op_threads or 'default'}, inter-op "
           f"{args.inter_op_threads or 'default'}")
-    parts = ["backbone", "head", "theta", "theta+warp"] if args.parts else ["theta"]
+    parts = (["backbone", "head", "head:theta", "head:warp", "theta", "theta+warp"]
+             if args.parts else ["theta"])
     results = {}
     for setting in settings:
         for geometric_model in models:

@@ -14,7 +14,8 @@ def affine_map_points(theta, points):
 
     Args:
         theta: `(batch, 6)`.
-        points: `(batch, n, 2)` normalised `(x, y)`.
+        points: `(batch, n, 2)` normalised `(x, y)`, or `(n, 2)` shared by
+            the whole batch.
 
     Returns:
         `(batch, n, 2)` mapped points.

@@ -62,12 +62,17 @@ def homography_map_points(matrix, points):
 
     Args:
         matrix: `(batch, 3, 3)`, or `(batch, 9)` row-major.
-        points: `(batch, n, 2)` normalised `(x, y)`.
+        points: `(batch, n, 2)` normalised `(x, y)`, or `(n, 2)` shared by
+            the whole batch.
 
     Returns:
         `(batch, n, 2)` mapped points (homogeneous division included).
     """
     matrix = tf.reshape(matrix, [-1, 3, 3])
+    points = tf.convert_to_tensor(points)
     homogeneous = tf.concat([points, tf.ones_like(points[..., :1])], axis=-1)
-    mapped = tf.einsum("bij,bnj->bni", matrix, homogeneous)
+    if points.shape.rank == 2:
+        mapped = tf.einsum("bij,nj->bni", matrix, homogeneous)
+    else:
+        mapped = tf.einsum("bij,bnj->bni", matrix, homogeneous)
     return mapped[..., :2] / mapped[..., 2:3]

@@ -31,7 +31,8 @@ class GeometricModel:
     name: str
     num_params: int
     identity: Tuple[float, ...]
-    # (theta (batch, num_params), points (batch, n, 2), **options) -> points
+    # (theta (batch, num_params), points (batch, n, 2) or shared (n, 2),
+    #  **options) -> points (batch, n, 2)
     map_points: Callable
 
 
@@ -113,10 +114,9 @@ def map_points(theta, points, geometric_model, **options):
     theta = tf.cast(theta, "float32")
     check_theta_shape(theta.shape, model)
     points = tf.cast(points, "float32")
-    if points.shape.rank == 2:
-        points = tf.broadcast_to(
-            points[None], tf.concat([tf.shape(theta)[:1], tf.shape(points)], 0)
-        )
+    # Shared `(n, 2)` points go to the map unbroadcast: each map returns
+    # `(batch, n, 2)` and computes what depends only on the points once
+    # (the TPS kernel values of a 240×240 grid, for instance).
     return model.map_points(theta, points, **options)
 
 
