@@ -90,20 +90,29 @@ def random_pairs(batch_size, image_size, seed=0):
             tf.constant(rng.uniform(0, 255, shape).astype(np.float32)))
 
 
-def forward_parts(model, geometric_model, jit_compile=False):
+def forward_parts(model, geometric_model, jit_compile=False, warp_jit_compile=None):
     """`tf.function`s on the weights of `model` (inference mode).
+
+    Args:
+        model: a geomatch model.
+        geometric_model: its geometric model.
+        jit_compile: XLA for the backbone, the model and θ's half of the head.
+        warp_jit_compile: XLA for the warp (grid generation + sampling);
+            None: as `jit_compile`. The warp is its own `tf.function`, so it
+            can be compiled while the convolutions stay on oneDNN.
 
     Returns:
         dict name → callable(source, target) returning tensors:
-        'backbone' (both images through preprocess + backbone), 'head'
-        (from the backbone features of both images: L2 norms, correlation,
-        match normalisation, regression, grid, sampling of the source),
-        'theta' (the model) and 'theta+warp' (the model, grid and sampling);
-        the head split in two: 'head:theta' (features → θ: L2 norms,
-        correlation, match normalisation, regression) and 'head:warp'
-        (θ → grid → sampled source). The head's inputs are computed once,
-        outside the timing.
+        'backbone' (both images through preprocess + backbone), 'theta'
+        (the model), 'theta+warp' (the model, then grid and sampling),
+        'head' (everything after the backbone: L2 norms, correlation, match
+        normalisation, regression, grid, sampling of the source) and its
+        two halves 'head:theta' (features → θ) and 'head:warp' (θ → grid →
+        sampled source). The head's inputs are computed once, outside the
+        timing.
     """
+    if warp_jit_compile is None:
+        warp_jit_compile = jit_compile
     image_size = tuple(model.input[SOURCE_IMAGE].shape[1:3])
     preprocess = model.get_layer("preprocess")
     backbone = model.get_layer("feature_extraction")
@@ -120,34 +129,20 @@ def forward_parts(model, geometric_model, jit_compile=False):
         return (backbone(preprocess(source), training=False),
                 backbone(preprocess(target), training=False))
 
-    def run_head(features_a, features_b, source):
-        correlation = correlation_layer(feature_l2_norm(features_a), feature_l2_norm(features_b))
-        correlation = match_l2_norm(match_relu(correlation))
-        theta = regression(correlation, training=False)
-        return theta, sampler(source, grid_gen(theta))
-
     def run_theta(source, target):
         return model({SOURCE_IMAGE: source, TARGET_IMAGE: target}, training=False)
 
-    def run_warp(source, target):
-        theta = run_theta(source, target)
-        return theta, sampler(source, grid_gen(theta))
-
-    compiled = {
-        "backbone": tf.function(run_backbone, jit_compile=jit_compile),
-        "theta": tf.function(run_theta, jit_compile=jit_compile),
-        "theta+warp": tf.function(run_warp, jit_compile=jit_compile),
-    }
-    def run_head_theta(features_a, features_b, source):
+    def run_head_theta(features_a, features_b):
         correlation = correlation_layer(feature_l2_norm(features_a), feature_l2_norm(features_b))
         return regression(match_l2_norm(match_relu(correlation)), training=False)
 
-    def run_head_warp(theta, source):
+    def run_warp(theta, source):
         return sampler(source, grid_gen(theta))
 
-    head = tf.function(run_head, jit_compile=jit_compile)
+    backbone_fn = tf.function(run_backbone, jit_compile=jit_compile)
+    theta_fn = tf.function(run_theta, jit_compile=jit_compile)
     head_theta = tf.function(run_head_theta, jit_compile=jit_compile)
-    head_warp = tf.function(run_head_warp, jit_compile=jit_compile)
+    warp = tf.function(run_warp, jit_compile=warp_jit_compile)
     cache = {}
 
     def inputs_of(source, target):
@@ -155,14 +150,27 @@ def forward_parts(model, geometric_model, jit_compile=False):
         if key not in cache:
             cache.clear()
             features_a, features_b = [tf.identity(f) for f in run_backbone(source, target)]
-            theta = tf.identity(head_theta(features_a, features_b, source))
+            theta = tf.identity(head_theta(features_a, features_b))
             cache[key] = (features_a, features_b, theta)
         return cache[key]
 
-    compiled["head"] = lambda source, target: head(*inputs_of(source, target)[:2], source)
-    compiled["head:theta"] = lambda source, target: head_theta(*inputs_of(source, target)[:2], source)
-    compiled["head:warp"] = lambda source, target: head_warp(inputs_of(source, target)[2], source)
-    return compiled
+    def head(source, target):
+        features_a, features_b, _ = inputs_of(source, target)
+        theta = head_theta(features_a, features_b)
+        return theta, warp(theta, source)
+
+    def theta_and_warp(source, target):
+        theta = theta_fn(source, target)
+        return theta, warp(theta, source)
+
+    return {
+        "backbone": backbone_fn,
+        "theta": theta_fn,
+        "theta+warp": theta_and_warp,
+        "head": head,
+        "head:theta": lambda source, target: head_theta(*inputs_of(source, target)[:2]),
+        "head:warp": lambda source, target: warp(inputs_of(source, target)[2], source),
+    }
 
 
 def block(outputs):

@@ -33,7 +33,7 @@ import flops as flops_module  # noqa: E402
 
 
 def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, args,
-                    image_size=None, backbone=None, peak=None):
+                    image_size=None, backbone=None, peak=None, warp_jit=None):
     """Times one configuration; prints and returns {part: (pairs/s, latency s)}."""
     previous = bench_common.set_policy(policy)
     try:
@@ -42,7 +42,9 @@ def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, ar
             setting, geometric_model, image_size=image_size, backbone=backbone
         )
         size, description = info["image_size"], info["description"]
-        functions = bench_models.forward_parts(model, geometric_model, jit_compile=(jit == "on"))
+        warp_jit = warp_jit or jit
+        functions = bench_models.forward_parts(model, geometric_model, jit_compile=(jit == "on"),
+                                               warp_jit_compile=(warp_jit == "on"))
         source, target = bench_models.random_pairs(batch_size, size)
         pair_flops = None
         if peak:
@@ -58,7 +60,8 @@ def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, ar
             rate = batch_size / latency
             results[part] = (rate, latency)
             line = (f"RESULT setting={setting} model={description} part={part} batch={batch_size} "
-                    f"policy={policy} xla={jit}: {rate:8.3f} pairs/s, latency {latency * 1000:9.1f} ms "
+                    f"policy={policy} xla={jit}{'' if warp_jit == jit else f' warp_xla={warp_jit}'}: "
+                    f"{rate:8.3f} pairs/s, latency {latency * 1000:9.1f} ms "
                     f"(runs {bench_common.spread([d * 1000 for d in durations])} ms")
             if pair_flops and part in ("theta", "theta+warp"):
                 achieved = pair_flops * rate / 1e9
@@ -86,6 +89,8 @@ def main(argv=None):
     parser.add_argument("--policies", nargs="+", default=None,
                         help="Keras dtype policies, e.g. float32 mixed_bfloat16")
     parser.add_argument("--jit", nargs="+", choices=["off", "on"], default=None)
+    parser.add_argument("--warp-jit", choices=["off", "on"], default=None,
+                        help="XLA for the warp (grid + sampler) alone; default: as --jit")
     parser.add_argument("--parts", action="store_true",
                         help="also time backbone, head and theta+warp separately")
     parser.add_argument("--image-size", type=int, default=None, help="override the setting's size")
@@ -140,6 +145,7 @@ def main(argv=None):
                         results[key] = measure_setting(
                             setting, geometric_model, batch_size, policy, jit, parts, args,
                             image_size=size, backbone=args.backbone, peak=peak,
+                            warp_jit=args.warp_jit,
                         )
     return results
 

@@ -11,6 +11,8 @@
 # TensorFlow/Keras versions, and next to every figure the load average and
 # the CPU share other processes used while it was measured.
 # PYTHON defaults to /work/venv/bin/python if it exists, else python3.
+# SKIP="name ..." skips runs whose log is already in LOGDIR (to finish an
+# interrupted measurement), e.g. SKIP="compute_peak flops".
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -46,6 +48,10 @@ wait_for_quiet() {
 run() {  # run NAME SCRIPT ARGS...
   local name="$1"
   shift
+  if [[ " ${SKIP:-} " == *" $name "* ]]; then
+    echo "== $name: skipped, keeping $LOGDIR/$name.txt"
+    return
+  fi
   [[ -n "$FULL" ]] && wait_for_quiet
   echo "== $name: $*"
   "$PYTHON" "$@" 2>&1 | grep -v -e "oneDNN custom operations" -e "absl::InitializeLog" \
@@ -61,6 +67,8 @@ if [[ -n "$FULL" ]]; then
   # Where the time goes (batch 16, full-size), and XLA for inference.
   run inference_parts inference_throughput.py --full --setting full-size --batch-sizes 16 \
     --parts --peak "$PEAK_FP32" "$PEAK_BF16"
+  run inference_parts_warp_xla inference_throughput.py --full --setting full-size --batch-sizes 16 \
+    --parts --warp-jit on --peak "$PEAK_FP32" "$PEAK_BF16"
   run inference_xla inference_throughput.py --full --models affine --jit on \
     --peak "$PEAK_FP32" "$PEAK_BF16"
 fi
