@@ -29,6 +29,9 @@ import sys
 from absl import app
 from absl import flags
 
+from keras_geomatch import geometry
+from keras_geomatch import models
+
 # Flags that take comma-separated lists, and the type of their items.
 _LIST_ITEM_TYPES = {
     "image_size": int,
@@ -59,9 +62,9 @@ def define_flags(flag_values=flags.FLAGS):
 
     # === Model ===
     define("enum", "geometric_model", "Geometric model of θ.",
-           enum_values=["affine", "hom", "hom_matrix", "tps"])
+           enum_values=sorted(geometry.GEOMETRIC_MODELS))
     define("enum", "backbone", "Feature extraction CNN ('small': this project's CPU backbone).",
-           enum_values=["vgg16", "resnet101", "small"])
+           enum_values=sorted(models.BACKBONES))
     define("string", "weights",
            "Backbone weights: 'imagenet' (downloaded by Keras), 'none' (random) or the path "
            "of a local HDF5 weights file.")

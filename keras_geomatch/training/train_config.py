@@ -66,7 +66,8 @@ class TrainConfig:
 
     Attributes (model):
         geometric_model: 'affine', 'hom', 'hom_matrix' or 'tps'.
-        backbone: 'vgg16', 'resnet101' or 'small'.
+        backbone: a name of `models.BACKBONES` ('vgg16', 'resnet101',
+            'resnet101_torch' or 'small').
         weights: backbone weights: 'imagenet', 'none' (random) or the path
             of a local HDF5 weights file.
         image_size: `(height, width)` of the network's inputs.
