@@ -8,6 +8,7 @@ from keras_geomatch.layers.feature_regression import FeatureRegression
 from keras_geomatch.layers.grid_gen import GridGen
 from keras_geomatch.layers.homography_grid_gen import HomographyGridGen
 from keras_geomatch.layers.image_normalization import ImageNormalization
+from keras_geomatch.layers.pair_split import PairSplit
 from keras_geomatch.layers.tps_grid_gen import TpsGridGen
 
 

@@ -39,9 +39,12 @@ def test_structure_and_output(geometric_model):
     for name in ("preprocess", "feature_extraction", "feature_l2_norm", "feature_correlation",
                  "match_relu", "match_l2_norm", "feature_regression"):
         assert name in names
-    # Siamese: one backbone, one preprocessing layer, each applied to both images.
+    # Siamese: one backbone, one preprocessing layer, applied once to the
+    # sources and targets concatenated along the batch (no BatchNorm in the
+    # small backbone), then split back.
     assert names.count("feature_extraction") == 1
-    assert len(model.get_layer("feature_extraction")._inbound_nodes) == 2
+    assert len(model.get_layer("feature_extraction")._inbound_nodes) == 1
+    assert "pair_batch" in names and "pair_split" in names
     assert model.get_layer("feature_correlation").output.shape == (None, 11, 11, 121)
     assert model.get_layer("preprocess").mode == "unit"
     theta = model(_images())
