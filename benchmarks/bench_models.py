@@ -125,7 +125,13 @@ def forward_parts(model, geometric_model, jit_compile=False, warp_jit_compile=No
     grid_gen = gm_layers.make_grid_gen(name, image_size)
     sampler = gm_layers.BilinearSampler()
 
+    batched = "pair_split" in {layer.name for layer in model.layers}
+
     def run_backbone(source, target):
+        # As the model does it: one call on [A; B], or one per image set.
+        if batched:
+            features = backbone(preprocess(tf.concat([source, target], 0)), training=False)
+            return tuple(tf.split(features, 2))
         return (backbone(preprocess(source), training=False),
                 backbone(preprocess(target), training=False))
 

@@ -81,6 +81,9 @@ else
     --image-size 96 --warmup-batches 1 --windows 1 --window-batches 1 --batch-size 2
 fi
 run pipeline_vs_cached pipeline_vs_cached.py $FULL
+if [[ -n "$FULL" ]]; then
+  run pipeline_vs_cached_bf16 pipeline_vs_cached.py --full --policy mixed_bfloat16
+fi
 run evaluation_cache evaluation_cache.py $FULL
 if [[ -n "$FULL" ]]; then
   run evaluation_cache_vgg16 evaluation_cache.py --full --setting full-size --repeats 1
