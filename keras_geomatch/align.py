@@ -57,6 +57,13 @@ def _parser():
     parser.add_argument(
         "--dpi", type=int, default=100, help="resolution of the figure (default 100)"
     )
+    parser.add_argument(
+        "--mixed_precision",
+        default="auto",
+        choices=("auto", "float32", "mixed_bfloat16"),
+        help="compute policy (default auto: mixed_bfloat16 where bf16 is native, i.e. a TPU, "
+        "a GPU of compute capability >= 8.0 or a CPU with AMX-BF16/AVX512-BF16; else float32)",
+    )
     return parser
 
 
@@ -146,8 +153,12 @@ def run(args):
 
     source = load_image(args.source, "source image")
     target = load_image(args.target, "target image")
-    model = load_geomatch_model(args.model)
-    model2 = None if args.model2 is None else load_geomatch_model(args.model2)
+    model = load_geomatch_model(args.model, mixed_precision=args.mixed_precision)
+    model2 = (
+        None
+        if args.model2 is None
+        else load_geomatch_model(args.model2, mixed_precision=args.mixed_precision)
+    )
     result = align(model, source, target, model2=model2)
 
     directory = os.path.dirname(os.path.abspath(args.out))

@@ -88,6 +88,15 @@ def define_flags(flag_values=flags.FLAGS):
         "(same numbers, slower; for checking).",
         flag_values=flag_values,
     )
+    flags.DEFINE_enum(
+        "mixed_precision",
+        "auto",
+        ("auto", "float32", "mixed_bfloat16"),
+        "Compute policy: 'auto' is mixed_bfloat16 where bf16 is native (TPU, GPU with compute "
+        "capability >= 8.0, CPU with AMX-BF16 or AVX512-BF16), else float32. PCK under bf16 "
+        "was measured within one keypoint of float32 (benchmarks/RESULTS.md).",
+        flag_values=flag_values,
+    )
 
 
 def config_from_flags(flag_values=flags.FLAGS):
@@ -110,6 +119,7 @@ def config_from_flags(flag_values=flags.FLAGS):
         batch_size=flag_values.batch_size,
         output_json=flag_values.output_json,
         use_feature_cache=not flag_values.no_cache,
+        mixed_precision=flag_values.mixed_precision,
     )
 
 

@@ -110,7 +110,9 @@ def define_flags(flag_values=flags.FLAGS):
            "XLA: 'auto' lets Keras decide (on with an accelerator and no tf.distribute).",
            enum_values=list(tc.JIT_COMPILE_MODES))
     define("enum", "strategy", "tf.distribute strategy.", enum_values=list(tc.STRATEGIES))
-    define("enum", "mixed_precision", "Keras dtype policy.",
+    define("enum", "mixed_precision",
+           "Keras dtype policy; 'auto': mixed_bfloat16 where bf16 is native (TPU, GPU with "
+           "compute capability >= 8.0, CPU with AMX-BF16 or AVX512-BF16), else float32.",
            enum_values=list(tc.MIXED_PRECISION_POLICIES))
     define("integer", "backup_every_steps",
            "Back up the training state every N steps (and at each epoch end); 0: epoch ends.")

@@ -40,6 +40,7 @@ from keras_geomatch.inference import model_loading
 from keras_geomatch.inference import point_transfer
 from keras_geomatch.inference import split_model
 from keras_geomatch.inference import warp
+from keras_geomatch.models import mixed_precision as mixed_precision_lib
 
 # Pairs file looked for under the dataset root when none is given (the names
 # the reference's datasets use).
@@ -48,6 +49,9 @@ DEFAULT_PAIRS_FILES = {
     "pf-pascal": "test_pairs_pf_pascal.csv",
 }
 IDENTITY = "identity"
+# Policies an evaluation may compute under (mixed_float16 is for training
+# with loss scaling; its range is not checked for inference).
+INFERENCE_POLICIES = ("auto", "float32", "mixed_bfloat16")
 TWO_STAGE_CACHE_NOTE = (
     "two-stage: the second stage's source A1 = warp(A, θ1) depends on the pair, so only "
     "B's second-stage features are cached; A1 goes through the second backbone once per pair"
@@ -74,6 +78,9 @@ class EvaluationConfig:
         use_feature_cache: reuse each image's features across its pairs
             (False recomputes them for every pair: same numbers, slower).
         verbose: 1 shows a progress bar, 0 is silent.
+        mixed_precision: 'auto' (mixed_bfloat16 where bf16 is native, else
+            float32; see `models.mixed_precision`), 'float32' or
+            'mixed_bfloat16': the policy the models compute under.
     """
 
     model: str
@@ -86,8 +93,14 @@ class EvaluationConfig:
     output_json: str | None = None
     use_feature_cache: bool = True
     verbose: int = 1
+    mixed_precision: str = mixed_precision_lib.AUTO
 
     def __post_init__(self):
+        if self.mixed_precision not in INFERENCE_POLICIES:
+            raise ValueError(
+                f"Unknown mixed_precision. Expected one of {INFERENCE_POLICIES}. "
+                f"Received: mixed_precision={self.mixed_precision!r}"
+            )
         if self.dataset not in PAIR_FORMATS:
             raise ValueError(
                 f"Unknown dataset. Expected one of {PAIR_FORMATS}. "
@@ -342,9 +355,15 @@ def run_evaluation(config, print_fn=print):
     pairs_csv = config.resolve_pairs_csv()
     dataset_format = detect_pair_format(pairs_csv) if config.dataset == "auto" else config.dataset
     pairs = read_keypoint_pairs(pairs_csv, config.dataset_root, format=dataset_format)
-    model = model_loading.load_geomatch_model(config.model)
-    model2 = None if config.model2 is None else model_loading.load_geomatch_model(config.model2)
+    policy, why = mixed_precision_lib.resolve_dtype_policy(config.mixed_precision)
+    model = model_loading.load_geomatch_model(config.model, mixed_precision=policy)
+    model2 = (
+        None
+        if config.model2 is None
+        else model_loading.load_geomatch_model(config.model2, mixed_precision=policy)
+    )
     print_fn(f"Pairs: {len(pairs)} from {pairs_csv} ({dataset_format})")
+    print_fn(f"Computing in {policy} ({why})")
     print_fn(f"Model: {config.model} ({model_loading.describe_geomatch_model(model)})")
     if model2 is not None:
         print_fn(f"Model 2: {config.model2} ({model_loading.describe_geomatch_model(model2)})")
@@ -372,6 +391,7 @@ def run_evaluation(config, print_fn=print):
             "pairs_csv": os.path.abspath(pairs_csv),
             "dataset": dataset_format,
             "models": [model_loading.describe_geomatch_model(m) for m in (model, model2) if m],
+            "mixed_precision": policy,
             **result.to_dict(),
         }
         directory = os.path.dirname(os.path.abspath(output_json))

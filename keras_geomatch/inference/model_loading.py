@@ -15,6 +15,7 @@ import keras
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
 from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models.mixed_precision import set_compute_dtype_policy
 
 GEOMATCH_LAYERS = (
     "preprocess",
@@ -25,11 +26,15 @@ GEOMATCH_LAYERS = (
 )
 
 
-def load_geomatch_model(path):
+def load_geomatch_model(path, mixed_precision=None):
     """Loads a `.keras` geomatch model saved by this project.
 
     Args:
         path: a `.keras` file (e.g. `saved_models/NAME/model.keras`).
+        mixed_precision: None computes as saved (float32 for the models the
+            trainer exports); 'auto', 'float32' or 'mixed_bfloat16' switch
+            the model to that policy ('auto': bf16 where it is native; see
+            `models.mixed_precision`).
 
     Returns:
         The geomatch model (`{source_image, target_image} → θ`); if the file
@@ -57,7 +62,10 @@ def load_geomatch_model(path):
             f"Cannot load {path} as a Keras model: expected a .keras file saved by "
             f"keras-geomatch. Reason: {type(error).__name__}: {reason[:300]}"
         ) from None
-    return find_geomatch_model(model, where=path)
+    model = find_geomatch_model(model, where=path)
+    if mixed_precision is not None:
+        set_compute_dtype_policy(model, mixed_precision)
+    return model
 
 
 def find_geomatch_model(model, where=None):

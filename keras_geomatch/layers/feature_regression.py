@@ -29,6 +29,9 @@ class FeatureRegression(keras.layers.Layer):
     feeds the geometry, which is float32.
     """
 
+    # Name of the Dense that computes θ (pinned to float32).
+    THETA_LAYER = "linear"
+
     def __init__(
         self,
         output_dim,
@@ -71,7 +74,10 @@ class FeatureRegression(keras.layers.Layer):
             else keras.initializers.Constant(list(initial_theta))
         )
         self.linear = keras.layers.Dense(
-            self.output_dim, dtype="float32", bias_initializer=bias_initializer, name="linear"
+            self.output_dim,
+            dtype="float32",
+            bias_initializer=bias_initializer,
+            name=self.THETA_LAYER,
         )
 
     def build(self, input_shape):

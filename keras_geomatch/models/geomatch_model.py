@@ -25,6 +25,11 @@ from keras_geomatch.models import backbones
 
 SOURCE_IMAGE = "source_image"
 TARGET_IMAGE = "target_image"
+# Keras layers the builder pins to float32 (the package's own layers pin
+# themselves); `mixed_precision.set_compute_dtype_policy` leaves them alone.
+PAIR_BATCH = "pair_batch"
+MATCH_RELU = "match_relu"
+FLOAT32_LAYER_NAMES = (PAIR_BATCH, MATCH_RELU)
 
 
 def build_geomatch_model(
@@ -89,7 +94,7 @@ def build_geomatch_model(
         # One backbone call on [A; B]: the same features, and on CPU a batch
         # of 2 runs about 1.5× faster per image than two batches of 1
         # (benchmarks/RESULTS.md).
-        pair = keras.layers.Concatenate(axis=0, dtype="float32", name="pair_batch")(
+        pair = keras.layers.Concatenate(axis=0, dtype="float32", name=PAIR_BATCH)(
             [source, target]
         )
         features = feature_l2_norm(feature_extraction(preprocess(pair)))
@@ -98,7 +103,7 @@ def build_geomatch_model(
     if normalize_matches:
         # float32 like the correlation and L2 norm around it (a mixed policy
         # would round the correlation to bf16 here).
-        correlation = keras.layers.ReLU(name="match_relu", dtype="float32")(correlation)
+        correlation = keras.layers.ReLU(name=MATCH_RELU, dtype="float32")(correlation)
         correlation = gm_layers.FeatureL2Norm(name="match_l2_norm")(correlation)
     theta = feature_regression(correlation)
     return keras.Model(

@@ -24,6 +24,7 @@ from typing import Optional, Tuple
 from keras_geomatch import geometry
 from keras_geomatch.data.pair_config import PairConfig
 from keras_geomatch.models import backbones
+from keras_geomatch.models import mixed_precision
 
 # PairConfig fields copied into TrainConfig under the same names;
 # `geometric_model` and `image_size` are shared by the model and the pairs.
@@ -45,7 +46,9 @@ PREPROCESSING_MODES = ("auto", "caffe", "torch", "unit")
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
 JIT_COMPILE_MODES = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-MIXED_PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# "auto": mixed_bfloat16 where bf16 is native (TPU, GPU ≥ 8.0, CPU with
+# AMX/AVX512-BF16), else float32 (`models.mixed_precision`).
+MIXED_PRECISION_POLICIES = mixed_precision.CHOICES
 VERBOSITY = (0, 1, 2)
 
 # Default decay rate per schedule, used when `lr_decay_rate` is None.
@@ -54,7 +57,10 @@ _DEFAULT_DECAY_RATE = {"step": 0.1, "exponential": 0.9}
 # Fields that may change between a run and its resumption: they change how a
 # run is carried out or reported, not what it computes.
 RESUMABLE_CHANGES = frozenset(
-    {"verbose", "jit_compile", "strategy", "backup_every_steps", "export_at_end", "export_dir"}
+    {"verbose", "jit_compile", "strategy", "backup_every_steps", "export_at_end", "export_dir",
+     # float32 ↔ mixed_bfloat16: the same float32 variables and optimizer
+     # state (mixed_float16 adds loss scaling: `check_resumable_policy`).
+     "mixed_precision"}
 )
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -109,7 +115,11 @@ class TrainConfig:
             accelerator and no tf.distribute), 'true' or 'false'.
         strategy: 'default', 'mirrored' (all GPUs, else all logical CPUs of
             this machine) or 'multi_worker' (TF_CONFIG; custom loop).
-        mixed_precision: Keras dtype policy name.
+        mixed_precision: 'auto' (default: 'mixed_bfloat16' where bf16 is
+            native: a TPU, GPUs of compute capability ≥ 8.0, a CPU with
+            AMX-BF16 or AVX512-BF16; else 'float32'; see
+            `models.mixed_precision`), 'float32', 'mixed_bfloat16' or
+            'mixed_float16'. The exported model is float32 either way.
         backup_every_steps: back up the training state every N steps (and
             at every epoch end); 0: at epoch ends only.
         verbose: 0 (silent), 1 (progress bar), 2 (a line per epoch).
@@ -160,7 +170,7 @@ class TrainConfig:
     # === System ===
     jit_compile: str = "auto"
     strategy: str = "default"
-    mixed_precision: str = "float32"
+    mixed_precision: str = "auto"
     backup_every_steps: int = 100
     verbose: int = 1
     # === Output ===
@@ -373,6 +383,8 @@ class TrainConfig:
             changes["lr_decay_rate"] = _DEFAULT_DECAY_RATE[self.lr_schedule]
         if self.lr_schedule == "cosine" and self.lr_min_ratio is None:
             changes["lr_min_ratio"] = 0.0
+        if self.mixed_precision == mixed_precision.AUTO:
+            changes["mixed_precision"], _ = mixed_precision.resolve_dtype_policy(mixed_precision.AUTO)
         if self.steps_per_epoch == 0 and num_train_files is not None:
             changes["steps_per_epoch"] = max(1, int(num_train_files) // self.batch_size)
         if self.validation_steps == 0 and num_val_files:

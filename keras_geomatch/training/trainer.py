@@ -10,7 +10,8 @@ A run, step by step:
    aside), or the run stops with the differences;
 3. build and compile the model (Adam, the learning-rate schedule, the
    transformed grid loss, `jit_compile`), under the dtype policy
-   `mixed_precision` and the strategy's scope;
+   `mixed_precision` ('auto': mixed_bfloat16 where bf16 is native, else
+   float32; see `models.mixed_precision`) and the strategy's scope;
 4. restore the latest backup of `workdir/backup/` if any: weights,
    optimizer state and global step; the data stream restarts at that step;
 5. train to `epochs · steps_per_epoch` steps: Keras `fit` (default and
@@ -46,6 +47,7 @@ import keras
 from keras_geomatch import export
 from keras_geomatch.losses import TransformedGridLoss
 from keras_geomatch.models import build_geomatch_model
+from keras_geomatch.models import mixed_precision
 from keras_geomatch.training import atomic_files
 from keras_geomatch.training import custom_loop
 from keras_geomatch.training import run_datasets
@@ -101,6 +103,8 @@ def train(config, workdir=None):
             f"Received: batch_size={config.batch_size}"
         )
     train_files, val_files = run_datasets.resolve_files(config)
+    policy, why = mixed_precision.resolve_dtype_policy(config.mixed_precision)
+    logger.info("Computing in %s (%s); the export is float32.", policy, why)
     config = config.resolved(len(train_files), len(val_files) if val_files else None)
     workdir = config.workdir
     if chief:
@@ -209,6 +213,7 @@ def _prepare_workdir(config):
     path = os.path.join(config.workdir, CONFIG_FILE)
     if os.path.exists(path):
         previous = TrainConfig.load(path)
+        _check_resumable_policy(previous.mixed_precision, config.mixed_precision, config.workdir)
         differences = {
             name: values
             for name, values in previous.differences(config).items()
@@ -224,6 +229,18 @@ def _prepare_workdir(config):
                 f"or the same flags to resume it. Differences:\n  {listed}"
             )
     atomic_files.write_json_atomic(path, config.to_dict())
+
+
+def _check_resumable_policy(old, new, workdir):
+    # float32 and mixed_bfloat16 keep the same float32 variables and optimizer
+    # state (a run may resume under the other, e.g. on another machine with
+    # mixed_precision='auto'); mixed_float16 adds a loss-scaling optimizer.
+    if old != new and "mixed_float16" in (old, new):
+        raise ValueError(
+            f"The workdir {workdir!r} holds a run trained with mixed_precision={old!r}; "
+            f"it cannot resume with mixed_precision={new!r} (mixed_float16 adds loss "
+            "scaling to the optimizer). Use the same mixed_precision, or a new workdir."
+        )
 
 
 def _fit(model, config, train_files, val_dataset, backup, best, start_step, state_fn):

@@ -20,6 +20,8 @@ from keras_geomatch.evaluation import make_fixture_dataset
 from keras_geomatch.evaluation import read_keypoint_pairs
 from keras_geomatch.evaluation import run_evaluation
 from keras_geomatch.inference import align
+from keras_geomatch.inference import model_loading
+from keras_geomatch.models import mixed_precision
 from tests.inference.tiny_models import constant_theta_model
 from tests.inference.tiny_models import normalised_to_pixels
 from tests.inference.tiny_models import numpy_affine_map
@@ -356,6 +358,33 @@ def test_run_evaluation_prints_a_table_and_writes_json(fixture, saved_models, tm
     assert set(document["pck"]["identity"]) == {"all", "1", "2"}
     assert len(document["pairs"]) == 6 and len(document["pairs"][0]["theta2"]) == 18
     assert document["models"][0].startswith("affine, 88×88 input")
+    # The default policy is 'auto': what it resolved to is printed and recorded.
+    policy, why = mixed_precision.resolve_dtype_policy("auto")
+    assert f"Computing in {policy} ({why})" in text
+    assert document["config"]["mixed_precision"] == "auto"
+    assert document["mixed_precision"] == policy
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_run_evaluation_computes_under_the_policy_asked_for(fixture, saved_models, tmp_path,
+                                                            policy, monkeypatch):
+    loaded = []
+    load = model_loading.load_geomatch_model
+
+    def recording_load(path, mixed_precision=None):
+        model = load(path, mixed_precision=mixed_precision)
+        loaded.append(model)
+        return model
+
+    monkeypatch.setattr(model_loading, "load_geomatch_model", recording_load)
+    config = EvaluationConfig(model=str(saved_models / "affine.keras"), dataset_root=fixture.root,
+                              output_json=str(tmp_path / "r.json"), verbose=0,
+                              mixed_precision=policy)
+    run_evaluation(config, print_fn=lambda *_: None)
+    backbone = loaded[0].get_layer("feature_extraction")
+    assert backbone.layers[1].dtype_policy.name == policy
+    assert loaded[0].get_layer("feature_correlation").dtype_policy.name == "float32"
+    assert json.loads((tmp_path / "r.json").read_text())["mixed_precision"] == policy
 
 
 def test_run_evaluation_finds_the_default_pairs_file_and_output(fixture, saved_models, tmp_path):
@@ -388,3 +417,5 @@ def test_config_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="Pairs file not found"):
         EvaluationConfig(model="m.keras", dataset_root=str(tmp_path)).resolve_pairs_csv()
     assert EvaluationConfig(model="m.keras", dataset_root=".", alphas=0.1).alphas == (0.1,)
+    with pytest.raises(ValueError, match="Unknown mixed_precision"):
+        EvaluationConfig(model="m.keras", dataset_root=".", mixed_precision="mixed_float16")

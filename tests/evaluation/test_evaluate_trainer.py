@@ -50,6 +50,7 @@ def test_defaults():
         ("--batch_size=3", "batch_size", 3),
         ("--output_json=r.json", "output_json", "r.json"),
         ("--no_cache", "use_feature_cache", False),
+        ("--mixed_precision=float32", "mixed_precision", "float32"),
     ],
 )
 def test_every_flag_reaches_the_config(flag, field, value):

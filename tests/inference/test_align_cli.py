@@ -10,6 +10,7 @@ from PIL import Image
 
 from keras_geomatch import align as cli
 from keras_geomatch.inference import align
+from keras_geomatch.inference import load_geomatch_model
 from tests.inference.tiny_models import constant_theta_model
 from tests.inference.tiny_models import tiny_model
 
@@ -77,11 +78,27 @@ def test_points_are_transferred_and_written(files, tmp_path, capsys):
     assert status == 0, stderr
     rows = np.loadtxt(points_out, delimiter=",", skiprows=1)
     np.testing.assert_allclose(rows[:, :2], [[1, 2], [39, 49], [20.5, 10]])
+    # The CLI computes under --mixed_precision=auto (bf16 where it is native).
     expected = align(
-        str(files / "affine.keras"),
+        load_geomatch_model(files / "affine.keras", mixed_precision="auto"),
         str(files / "a.png"),
         str(files / "b.jpg"),
-        model2=str(files / "tps.keras"),
+        model2=load_geomatch_model(files / "tps.keras", mixed_precision="auto"),
+    ).map_points(rows[:, :2])
+    np.testing.assert_allclose(rows[:, 2:], expected, atol=2e-3)
+
+
+def test_float32_cli_matches_the_float32_library(files, tmp_path, capsys):
+    points_out = tmp_path / "moved.csv"
+    status, _, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras",
+        "--out", tmp_path / "r.png", "--points", files / "points.csv",
+        "--points_out", points_out, "--mixed_precision", "float32",
+    )
+    assert status == 0, stderr
+    rows = np.loadtxt(points_out, delimiter=",", skiprows=1)
+    expected = align(
+        str(files / "affine.keras"), str(files / "a.png"), str(files / "b.jpg")
     ).map_points(rows[:, :2])
     np.testing.assert_allclose(rows[:, 2:], expected, atol=2e-3)
 

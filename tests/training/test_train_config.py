@@ -7,6 +7,7 @@ import math
 import pytest
 
 from keras_geomatch.data import PairConfig
+from keras_geomatch.models import mixed_precision
 from keras_geomatch.training import TrainConfig
 from keras_geomatch.training.train_config import PAIR_FIELDS
 
@@ -69,6 +70,16 @@ def test_resolved_fills_automatic_values():
     assert config.export_dir == "saved_models/affine_small"
     assert config.steps_per_epoch == 2  # 10 // 4
     assert config.validation_steps == 2  # ceil(5 / 4)
+
+
+def test_mixed_precision_auto_is_the_default_and_resolves_to_a_policy():
+    assert TrainConfig().mixed_precision == "auto"
+    config = tiny().resolved(10, 5)
+    expected, _ = mixed_precision.resolve_dtype_policy("auto")
+    assert config.mixed_precision == expected
+    assert config.mixed_precision in ("float32", "mixed_bfloat16")
+    for explicit in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert tiny(mixed_precision=explicit).resolved(10, 5).mixed_precision == explicit
 
 
 def test_resolved_keeps_explicit_values():

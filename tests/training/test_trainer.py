@@ -51,6 +51,14 @@ def test_run_then_rerun_then_a_different_config(tmp_path, caplog):
         train(dataclasses.replace(config, epochs=2))
     # Changes that do not alter what is computed are allowed.
     train(dataclasses.replace(config, verbose=2, export_at_end=False, export_dir=""))
+    # float32 ↔ mixed_bfloat16 too (mixed_precision='auto' on another
+    # machine): the same float32 variables; mixed_float16 adds loss scaling.
+    used = result["config"].mixed_precision
+    assert used in ("float32", "mixed_bfloat16")
+    other = "float32" if used == "mixed_bfloat16" else "mixed_bfloat16"
+    assert train(dataclasses.replace(config, mixed_precision=other))["start_step"] == 2
+    with pytest.raises(ValueError, match=r"cannot resume with mixed_precision='mixed_float16'"):
+        train(dataclasses.replace(config, mixed_precision="mixed_float16"))
 
 
 def test_workdir_argument_overrides_the_config(tmp_path):
