@@ -9,6 +9,7 @@ Without any data set, `builtin_sample_images()` gives a few photographs
 shipped with scikit-image.
 """
 
+from keras_geomatch.data.augmentation import ViewAugmentation
 from keras_geomatch.data.image_check import CHECK_MODES
 from keras_geomatch.data.image_check import SkippedImages
 from keras_geomatch.data.image_check import check_image_file

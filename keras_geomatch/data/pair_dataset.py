@@ -23,6 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_geomatch.data import image_check
+from keras_geomatch.data.augmentation import ViewAugmentation
+from keras_geomatch.data.augmentation import apply_colour
 from keras_geomatch.data.image_decoding import load_resized_image
 from keras_geomatch.data.pair_config import PairConfig
 from keras_geomatch.data.random_theta import random_theta
@@ -89,14 +91,18 @@ def make_pair_dataset(
             their index, so `start=n` gives the stream without its first n
             pairs at no cost: a resumed training run passes the number of
             pairs it has already used.
-        augment: optional `fn(image, seed) -> image`, applied to every
-            resized image before its pair is cut (training-time image
-            augmentation): `image` is float32 `(H, W, 3)` in [0, 255] at
-            `config.resize_size`, `seed` a stateless `(2,)` int64 seed of its
-            own (keyed like θ, so the stream stays reproducible and `start=`
-            still skips for free). It must keep the shape; the result is
-            rounded and clipped to uint8. θgt is unchanged: the pair is cut
-            from the augmented image, so `target(p) = source(T_θ(p))` holds.
+        augment: optional training-time image augmentation, keyed like θ (a
+            stateless seed of its own per pair, so the stream stays
+            reproducible and `start=` still skips for free); θgt is
+            unchanged: the pair is cut from the augmented image, so
+            `target(p) = source(T_θ(p))` holds. Either
+            a `ViewAugmentation` (what `TrainConfig.augment` uses): its view
+            is folded into the pair's sampling and its colour applied to the
+            crops, at the cost of the pair's size, not the image's; or
+            any `fn(image, seed) -> image`, applied to every resized image
+            before its pair is cut: `image` is float32 `(H, W, 3)` in
+            [0, 255] at `config.resize_size`, `seed` `(2,)` int64; it must
+            keep the shape; the result is rounded and clipped to uint8.
         jit_compile: compile the per-batch warp with XLA (several times
             faster on CPU: it fuses the grid arithmetic into the gathers).
 
@@ -172,16 +178,27 @@ def make_pair_dataset(
             seed_k = tf.random.experimental.stateless_fold_in(theta_seed, i)
         theta = random_theta(config.geometric_model, seed_k, config)
         image = load_image(index)
+        augment_seed = tf.random.experimental.stateless_fold_in(seed_k, _AUGMENT_SALT)
+        if isinstance(augment, ViewAugmentation):
+            # One op per pair; the batch's views are made in `pairs`.
+            uniforms = tf.random.stateless_uniform([augment.NUM_UNIFORMS], augment_seed)
+            return image, theta, uniforms
         if augment is not None:
-            augment_seed = tf.random.experimental.stateless_fold_in(seed_k, _AUGMENT_SALT)
             augmented = augment(tf.cast(image, tf.float32), augment_seed)
             augmented.set_shape(image.shape)
             image = tf.cast(tf.round(tf.clip_by_value(augmented, 0.0, 255.0)), tf.uint8)
         return image, theta
 
     @tf.function(jit_compile=bool(jit_compile))
-    def pairs(images, theta):
-        source, target = make_synthetic_pairs(images, theta, config)
+    def pairs(images, theta, view_uniforms=None):
+        view, colour = (None, None)
+        if view_uniforms is not None:
+            view, colour = augment.from_uniforms(view_uniforms)
+        source, target = make_synthetic_pairs(images, theta, config, view=view)
+        if colour is not None:
+            mean = tf.reduce_mean(source, axis=[1, 2], keepdims=True)
+            source = apply_colour(source, colour, mean)
+            target = apply_colour(target, colour, mean)
         # Bilinear weights may sum to 1 + 1e-7: keep the promised [0, 255].
         source = tf.clip_by_value(source, 0.0, 255.0)
         target = tf.clip_by_value(target, 0.0, 255.0)

@@ -40,6 +40,7 @@ import functools
 
 import tensorflow as tf
 
+from keras_geomatch.data import augmentation
 from keras_geomatch.data.pair_config import PairConfig
 from keras_geomatch.geometry import coordinates
 from keras_geomatch.geometry import sampler
@@ -84,7 +85,7 @@ def _source_grid(config):
         return crop_grid_to_image_grid(coordinates.identity_grid(height, width), config).numpy()
 
 
-def make_synthetic_pairs(images, theta, config):
+def make_synthetic_pairs(images, theta, config, view=None):
     """Source and target images of a batch of synthetic pairs.
 
     Args:
@@ -92,6 +93,9 @@ def make_synthetic_pairs(images, theta, config):
             `config.resize_size` (any real dtype; uint8 is fine).
         theta: `(batch, num_params)` θgt of `config.geometric_model`.
         config: a `PairConfig`.
+        view: optional `(batch, 2, 3)` affine maps of normalised coordinates,
+            view → resized image (`augmentation.ViewAugmentation`): the pair
+            is cut from that view of each image, in the same single sampling.
 
     Returns:
         `(source, target)`, each `(batch, h, w, channels)` float32 with
@@ -113,6 +117,8 @@ def make_synthetic_pairs(images, theta, config):
     source_grid = tf.broadcast_to(_source_grid(config)[None], tf.shape(target_grid))
     # One sampling call for both images: the grids side by side.
     grid = tf.concat([source_grid, target_grid], axis=2)
+    if view is not None:
+        grid = augmentation.apply_view(grid, tf.convert_to_tensor(view, "float32"))
     sampled = sampler.bilinear_sample(images, grid)
     return sampled[:, :, :width], sampled[:, :, width:]
 

@@ -5,7 +5,7 @@ its index in an endless stream, so the stream of a run is fixed by its seed
 and a resumed run starts it at `global_step · batch_size` (`start=`): the
 pairs after a restart are the ones an uninterrupted run would have used.
 
-Training images are augmented (`image_augmentation`) when the config says
+Training images are augmented (`data.ViewAugmentation`) when the config says
 `augment`; validation images never are.
 
 Validation pairs: the validation images go through the same pipeline with
@@ -18,7 +18,6 @@ handful of validation images.)
 import tensorflow as tf
 
 from keras_geomatch import data
-from keras_geomatch.training.image_augmentation import augment_image
 
 # Keeps the validation pairs' random stream apart from the training pairs'
 # even when the same images are used for both.
@@ -73,7 +72,7 @@ def training_dataset(config, files, start_step, num_steps, batch_size=None, seed
         seed=config.seed + WORKER_SEED_STRIDE * int(seed_offset),
         repeat=True,
         start=int(start_step) * batch_size,
-        augment=augment_image if config.augment else None,
+        augment=data.ViewAugmentation() if config.augment else None,
     )
     return _exactly(dataset, num_steps)
 

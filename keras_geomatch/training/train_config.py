@@ -91,7 +91,7 @@ class TrainConfig:
         resize_size ... hom_max_offset: the `data.PairConfig` fields (how a
             pair is cut, the random θgt ranges; rotations in radians).
         augment: randomly zoom, flip/transpose and recolour each training
-            image before its pair is cut (`image_augmentation`; not in the
+            image as its pair is cut (`data.ViewAugmentation`; not in the
             paper, meant for small image sets such as the built-in one).
 
     Attributes (optimisation):
