@@ -3,8 +3,9 @@
 * `full-size`: VGG-16 cut at pool4, 240×240, random weights (speed does not
   depend on the values).
 * `quickstart`: the model of `trainers/configs/quickstart.flags` (backbone,
-  image size and batch size read from the file when it exists), else the
-  small backbone at 128×128 trained end to end.
+  image size, batch size, and for the pipeline resize size and augmentation,
+  read from the file when it exists), else the small backbone at 128×128
+  trained end to end.
 
 `forward_parts(model)` gives callables on the same weights for: the backbone
 alone (both images), the head alone (everything after the backbone: feature
@@ -28,7 +29,8 @@ from keras_geomatch.models import build_geomatch_model  # noqa: E402
 
 QUICKSTART_FLAGS = os.path.join(bench_common.REPO_ROOT, "trainers", "configs", "quickstart.flags")
 QUICKSTART_DEFAULTS = {"backbone": "small", "image_size": (128, 128), "batch_size": 16,
-                       "train_backbone": True, "geometric_model": "affine"}
+                       "train_backbone": True, "geometric_model": "affine",
+                       "resize_size": (480, 640), "augment": False}
 
 
 def quickstart_settings(path=QUICKSTART_FLAGS):
@@ -55,7 +57,9 @@ def quickstart_settings(path=QUICKSTART_FLAGS):
                 settings["batch_size"] = int(value)
             elif name in ("backbone", "geometric_model") and value:
                 settings[name] = value
-            elif name == "train_backbone":
+            elif name == "resize_size" and value:
+                settings["resize_size"] = tuple(int(v) for v in value.split(",")[:2])
+            elif name in ("train_backbone", "augment"):
                 settings[name] = not negated and value.lower() not in ("false", "0")
     return settings, os.path.relpath(path, bench_common.REPO_ROOT)
 

@@ -8,7 +8,7 @@ for the same number of steps twice:
 2. on the real synthetic-pair pipeline (`data.make_pair_dataset`, as
    `keras_geomatch.training` builds it). Images as each setting trains on
    them: quickstart, the built-in sample photos (decoded once and cached in
-   memory, as `quickstart.flags` does); full-size, JPEGs written like
+   memory, resized and augmented as `quickstart.flags` says); full-size, JPEGs written like
    `pipeline_throughput.py --source voc-like` (500×375), decoded for every
    pair (`cache_decoded=False`, as for Pascal VOC's 13.5k images, too many
    for the automatic cache);
@@ -36,10 +36,13 @@ from keras_geomatch import data  # noqa: E402
 from pipeline_throughput import write_voc_like_images  # noqa: E402
 
 
-def pipeline(files, geometric_model, image_size, batch_size, cache):
-    config = data.PairConfig(geometric_model, image_size=tuple(image_size))
+def pipeline(files, geometric_model, image_size, batch_size, cache, resize_size=(480, 640),
+             augment=False):
+    config = data.PairConfig(geometric_model, image_size=tuple(image_size),
+                             resize_size=tuple(resize_size))
     return data.make_pair_dataset(files, config, batch_size=batch_size, training=True, seed=0,
-                                  repeat=True, cache_decoded=cache, check_images="header")
+                                  repeat=True, cache_decoded=cache, check_images="header",
+                                  augment=data.ViewAugmentation() if augment else None)
 
 
 def pipeline_rate(dataset, batch_size, batches, warmup=3):
@@ -54,14 +57,15 @@ def pipeline_rate(dataset, batch_size, batches, warmup=3):
 
 
 def measure(setting, geometric_model, batch_size, policy, jit, files, cache, args,
-            image_size=None):
+            image_size=None, pipeline_options=None):
     previous = bench_common.set_policy(policy)
     try:
         model, info = training_step.compiled_model(setting, geometric_model, jit == "on",
                                                    image_size)
         size = info["image_size"]
         cached = training_step.cached_batch_dataset(batch_size, size, geometric_model)
-        real = pipeline(files, geometric_model, size, batch_size, cache)
+        real = pipeline(files, geometric_model, size, batch_size, cache,
+                        **(pipeline_options or {}))
         # Alternate the two, so that a change of load hits both alike.
         cached_steps, real_steps = [], []
         for _ in range(args.rounds):
@@ -134,8 +138,13 @@ def main(argv=None):
                 batch_size = 2
             else:
                 batch_size = 16 if setting == "full-size" else quick["batch_size"]
+            # As trainers/configs/quickstart.flags cuts its pairs (resize size,
+            # augmentation); full-size as the paper's configs (480×640, none).
+            options = ({"resize_size": quick["resize_size"], "augment": quick["augment"]}
+                       if setting == "quickstart" else {})
+            print(f"{setting}: pipeline options {options or 'resize 480x640, no augmentation'}")
             results[setting] = measure(setting, args.model, batch_size, args.policy, args.jit,
-                                       files, cache, args, size)
+                                       files, cache, args, size, options)
     return results
 
 
