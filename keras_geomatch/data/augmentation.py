@@ -192,8 +192,13 @@ def view_matrix(top_left, bottom_right, transpose, flip_left_right, flip_up_down
 
 def apply_view(grid, view):
     """Maps a grid `(batch, h, w, 2)` of view coordinates by `view` `(batch, 2, 3)`."""
-    linear = tf.einsum("bhwk,bjk->bhwj", grid, view[:, :, :2])
-    return linear + view[:, None, None, :, 2]
+    # Elementwise, not an einsum: a 2×2 matrix product is a dot that XLA
+    # would not fuse with the gathers that follow.
+    m = view[:, None, None]  # (batch, 1, 1, 2, 3)
+    u, v = grid[..., 0], grid[..., 1]
+    x = m[..., 0, 0] * u + m[..., 0, 1] * v + m[..., 0, 2]
+    y = m[..., 1, 0] * u + m[..., 1, 1] * v + m[..., 1, 2]
+    return tf.stack([x, y], axis=-1)
 
 
 def apply_colour(images, colour, mean):

@@ -6,11 +6,6 @@ grayscale is repeated to RGB, an alpha channel is dropped.
 
 import tensorflow as tf
 
-# Channel indices that turn an image of c channels (row c - 1) into RGB:
-# gray, gray + alpha, RGB, RGB + alpha.
-_TO_RGB_CHANNELS = ((0, 0, 0), (0, 0, 0), (0, 1, 2), (0, 1, 2))
-
-
 def decode_rgb(contents):
     """Decodes encoded image bytes to RGB.
 
@@ -26,8 +21,13 @@ def decode_rgb(contents):
             (corrupt, truncated or not an image).
     """
     image = tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
-    channels = tf.shape(image)[-1]
-    image = tf.gather(image, tf.gather(_TO_RGB_CHANNELS, channels - 1), axis=-1)
+    # RGB (the common case) passes through uncopied: a gather over the
+    # channel axis would cost twice the JPEG decoding itself.
+    image = tf.cond(
+        tf.shape(image)[-1] >= 3,
+        lambda: image[..., :3],  # RGB, or RGB + alpha
+        lambda: tf.tile(image[..., :1], [1, 1, 3]),  # gray, or gray + alpha
+    )
     image.set_shape([None, None, 3])
     return image
 

@@ -109,7 +109,11 @@ def make_synthetic_pairs(images, theta, config, view=None):
         >>> source, target = make_synthetic_pairs(images, theta, config)
     """
     height, width = config.image_size
-    images = tf.cast(images, "float32")
+    # Integer pixels stay integer: the sampler gathers them and casts only
+    # the samples (the images are 480×640, the pair 2×240×240).
+    images = tf.convert_to_tensor(images)
+    if images.dtype.is_floating:
+        images = tf.cast(images, "float32")
     theta = tf.convert_to_tensor(theta, "float32")
     target_grid = crop_grid_to_image_grid(
         transforms.transform_grid(theta, config.geometric_model, height, width), config
