@@ -21,6 +21,7 @@ from keras_geomatch.inference import model_loading
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
 from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models.mixed_precision import computing_in
 
 _MATCH_NORMALIZATION = ("match_relu", "match_l2_norm")
 
@@ -140,8 +141,20 @@ def _check_split(split):
     shape = (1, *split.image_size, 3)
     source = rng.uniform(0.0, 255.0, shape).astype(np.float32)
     target = rng.uniform(0.0, 255.0, shape).astype(np.float32)
-    expected = np.asarray(split.model({SOURCE_IMAGE: source, TARGET_IMAGE: target}, training=False))
-    received = split.predict_theta(source, target)
+    # In float32 whatever the model's policy: under bf16 the full model (one
+    # backbone call on [A; B]) and the halves (one call per image) round
+    # differently, which says nothing about the graph. Eager calls, so the
+    # halves' tf.functions are traced later, under the model's own policy.
+    with computing_in(split.model, "float32"):
+        expected = np.asarray(
+            split.model({SOURCE_IMAGE: source, TARGET_IMAGE: target}, training=False)
+        )
+        received = np.asarray(
+            split.head(
+                [split.features(source, training=False), split.features(target, training=False)],
+                training=False,
+            )
+        )
     tolerance = 1e-4 * (1.0 + np.abs(expected).max())
     if not np.allclose(received, expected, rtol=0.0, atol=tolerance):
         raise ValueError(

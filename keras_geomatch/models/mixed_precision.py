@@ -24,6 +24,7 @@ automatically: it needs loss scaling and its range is too small for the
 unnormalised correlation sums of other models.
 """
 
+import contextlib
 import dataclasses
 import os
 
@@ -173,6 +174,29 @@ def set_compute_dtype_policy(model, policy):
     for layer in _layers_with_own_policy(model):
         layer.dtype_policy = policy
     return policy
+
+
+@contextlib.contextmanager
+def computing_in(model, policy):
+    """Within the block, `model` computes under `policy`; then as before.
+
+    For eager calls, e.g. a float32 check of a model that runs in bf16: a
+    `tf.function` traced inside the block keeps the block's dtypes.
+
+    Example:
+        >>> with computing_in(model, "float32"):
+        ...     reference = model(inputs)
+    """
+    layers = list(_layers_with_own_policy(model))
+    previous = [layer.dtype_policy for layer in layers]
+    policy, _ = resolve_dtype_policy(policy)
+    try:
+        for layer in layers:
+            layer.dtype_policy = policy
+        yield model
+    finally:
+        for layer, layer_policy in zip(layers, previous):
+            layer.dtype_policy = layer_policy
 
 
 def _layers_with_own_policy(layer):

@@ -5,6 +5,8 @@ import pytest
 from keras_geomatch.inference import split_geomatch_model
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
+from keras_geomatch.models.mixed_precision import computing_in
+from keras_geomatch.models.mixed_precision import set_compute_dtype_policy
 from tests.inference.tiny_models import tiny_model
 
 
@@ -67,3 +69,32 @@ def test_bad_image_shapes_are_value_errors():
     split = split_geomatch_model(tiny_model("affine"))
     with pytest.raises(ValueError, match=r"\(batch, 88, 88, 3\). Received: shape=\(1, 80, 88, 3\)"):
         split.extract_features(np.zeros((1, 80, 88, 3)))
+
+
+def test_a_bf16_model_splits_and_its_halves_compute_in_bf16():
+    model = tiny_model("tps", (96, 88))
+    source, target = _images(2, (96, 88), 5), _images(2, (96, 88), 6)
+    float32_theta = model({SOURCE_IMAGE: source, TARGET_IMAGE: target}).numpy()
+    set_compute_dtype_policy(model, "mixed_bfloat16")
+    bf16_theta = model({SOURCE_IMAGE: source, TARGET_IMAGE: target}).numpy()
+    assert not np.array_equal(bf16_theta, float32_theta)
+
+    split = split_geomatch_model(model)  # the check runs in float32, then the policy is back
+    backbone = model.get_layer("feature_extraction")
+    assert {layer.compute_dtype for layer in backbone.layers[1:]} == {"bfloat16"}
+    received = split.predict_theta(source, target)
+    # bf16 rounding differs with the batch the backbone runs on: bf16-level agreement.
+    np.testing.assert_allclose(received, bf16_theta, atol=2e-2)
+    np.testing.assert_allclose(received, float32_theta, atol=2e-2)
+    assert not np.array_equal(received, float32_theta)
+
+
+def test_computing_in_restores_the_policies():
+    model = tiny_model("affine")
+    set_compute_dtype_policy(model, "mixed_bfloat16")
+    conv = model.get_layer("feature_extraction").layers[1]
+    with computing_in(model, "float32"):
+        assert conv.compute_dtype == "float32"
+        assert model.get_layer("feature_correlation").compute_dtype == "float32"
+    assert conv.compute_dtype == "bfloat16"
+    assert model.get_layer("feature_correlation").compute_dtype == "float32"
