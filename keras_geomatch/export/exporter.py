@@ -146,6 +146,9 @@ def export_config(stages, config, version):
             "geometric_model": stage.geometric_model,
             "image_size": list(stage.image_size),
             "backbone": backbone_of(stage.model),
+            # The policy the SavedModel computes in (float32 unless the model
+            # was switched, e.g. `trainers/export.py --mixed_precision`).
+            "compute_dtype_policy": _backbone_policy(stage.model),
         }
         for i, stage in enumerate(stages)
     ]
@@ -187,3 +190,10 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _backbone_policy(model):
+    try:
+        return model.get_layer("feature_extraction").dtype_policy.name
+    except ValueError:  # not the standard graph: say nothing rather than guess
+        return None

@@ -64,9 +64,32 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path):
     (["--export_dir=/tmp/x"], "--model"),
     (["--model=a.keras", "--export_dir=/tmp/x", "stray"], "Unexpected arguments"),
     (["--model=a.keras", "--export_dir=/tmp/x", "--version=0"], "version"),
+    (["--model=a.keras", "--export_dir=/tmp/x", "--mixed_precision=auto"], "mixed_precision"),
 ])
 def test_usage_errors_from_the_command_line(argv, message):
     result = subprocess.run([sys.executable, PROGRAM, *argv], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PYTHONPATH": REPO})
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_mixed_precision_exports_a_bf16_savedmodel_close_to_float32(model_files, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    source = tf.constant(rng.integers(0, 256, (1, 70, 90, 3)), tf.uint8)
+    target = tf.constant(rng.integers(0, 256, (1, 60, 80, 3)), tf.uint8)
+    served = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        out = tmp_path / policy
+        run_program([f"--model={model_files / 'tps.keras'}", f"--export_dir={out}",
+                     f"--mixed_precision={policy}"])
+        config = json.loads((out / "config.json").read_text())
+        assert config["export"]["stages"][0]["compute_dtype_policy"] == policy
+        signature = tf.saved_model.load(str(out / "serving" / "1")).signatures["serving_default"]
+        served[policy] = signature(source_image=source, target_image=target)
+    float32, bf16 = served["float32"], served["mixed_bfloat16"]
+    assert bf16["theta"].dtype == tf.float32 and bf16["warped_image"].dtype == tf.uint8
+    assert not np.array_equal(bf16["theta"].numpy(), float32["theta"].numpy())
+    np.testing.assert_allclose(bf16["theta"].numpy(), float32["theta"].numpy(), atol=2e-2)
