@@ -178,16 +178,16 @@ def make_pair_dataset(
             seed_k = tf.random.experimental.stateless_fold_in(theta_seed, i)
         theta = random_theta(config.geometric_model, seed_k, config)
         image = load_image(index)
+        if augment is None:
+            return image, theta
         augment_seed = tf.random.experimental.stateless_fold_in(seed_k, _AUGMENT_SALT)
         if isinstance(augment, ViewAugmentation):
             # One op per pair; the batch's views are made in `pairs`.
             uniforms = tf.random.stateless_uniform([augment.NUM_UNIFORMS], augment_seed)
             return image, theta, uniforms
-        if augment is not None:
-            augmented = augment(tf.cast(image, tf.float32), augment_seed)
-            augmented.set_shape(image.shape)
-            image = tf.cast(tf.round(tf.clip_by_value(augmented, 0.0, 255.0)), tf.uint8)
-        return image, theta
+        augmented = augment(tf.cast(image, tf.float32), augment_seed)
+        augmented.set_shape(image.shape)
+        return tf.cast(tf.round(tf.clip_by_value(augmented, 0.0, 255.0)), tf.uint8), theta
 
     @tf.function(jit_compile=bool(jit_compile))
     def pairs(images, theta, view_uniforms=None):

@@ -49,9 +49,6 @@ DEFAULT_PAIRS_FILES = {
     "pf-pascal": "test_pairs_pf_pascal.csv",
 }
 IDENTITY = "identity"
-# Policies an evaluation may compute under (mixed_float16 is for training
-# with loss scaling; its range is not checked for inference).
-INFERENCE_POLICIES = ("auto", "float32", "mixed_bfloat16")
 TWO_STAGE_CACHE_NOTE = (
     "two-stage: the second stage's source A1 = warp(A, θ1) depends on the pair, so only "
     "B's second-stage features are cached; A1 goes through the second backbone once per pair"
@@ -96,9 +93,10 @@ class EvaluationConfig:
     mixed_precision: str = mixed_precision_lib.AUTO
 
     def __post_init__(self):
-        if self.mixed_precision not in INFERENCE_POLICIES:
+        choices = mixed_precision_lib.INFERENCE_CHOICES
+        if self.mixed_precision not in choices:
             raise ValueError(
-                f"Unknown mixed_precision. Expected one of {INFERENCE_POLICIES}. "
+                f"Unknown mixed_precision. Expected one of {choices}. "
                 f"Received: mixed_precision={self.mixed_precision!r}"
             )
         if self.dataset not in PAIR_FORMATS:

@@ -30,12 +30,14 @@ def bilinear_sample(image, grid):
         >>> bilinear_sample(image, grid)  # == image
     """
     image = tf.convert_to_tensor(image)
-    out_dtype = image.dtype if image.dtype.is_floating else tf.float32
     if image.dtype.is_floating:
+        out_dtype = image.dtype
         image = tf.cast(image, "float32")
-    # Integer images (uint8 in the data pipeline) are gathered as they are and
-    # only the gathered values are cast: a quarter of the memory traffic, and
-    # no float copy of the whole image.
+    else:
+        # Integer images (uint8 in the data pipeline) are gathered as they
+        # are and only the samples are cast: a quarter of the memory
+        # traffic, and no float copy of the whole image.
+        out_dtype = tf.float32
     grid = tf.cast(grid, "float32")
     shape = tf.shape(image)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]

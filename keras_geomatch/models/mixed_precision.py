@@ -33,6 +33,9 @@ import keras
 AUTO = "auto"
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 CHOICES = (AUTO, *POLICIES)
+# For inference (evaluation, align): mixed_float16 is for training with loss
+# scaling, and its range is not checked for inference.
+INFERENCE_CHOICES = (AUTO, "float32", "mixed_bfloat16")
 
 # CPU instruction sets with native bf16 dot products (/proc/cpuinfo names).
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")

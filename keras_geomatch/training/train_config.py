@@ -59,7 +59,7 @@ _DEFAULT_DECAY_RATE = {"step": 0.1, "exponential": 0.9}
 RESUMABLE_CHANGES = frozenset(
     {"verbose", "jit_compile", "strategy", "backup_every_steps", "export_at_end", "export_dir",
      # float32 ↔ mixed_bfloat16: the same float32 variables and optimizer
-     # state (mixed_float16 adds loss scaling: `check_resumable_policy`).
+     # state (mixed_float16 adds loss scaling: the trainer refuses that).
      "mixed_precision"}
 )
 

@@ -103,8 +103,10 @@ def train(config, workdir=None):
             f"Received: batch_size={config.batch_size}"
         )
     train_files, val_files = run_datasets.resolve_files(config)
+    # Resolved here rather than in `resolved()`, to log why (and detect once).
     policy, why = mixed_precision.resolve_dtype_policy(config.mixed_precision)
     logger.info("Computing in %s (%s); the export is float32.", policy, why)
+    config = dataclasses.replace(config, mixed_precision=policy)
     config = config.resolved(len(train_files), len(val_files) if val_files else None)
     workdir = config.workdir
     if chief:
