@@ -82,7 +82,10 @@ def test_banding_gives_the_same_result_as_one_pass():
     theta += rng.uniform(-0.2, 0.2, theta.shape)
     whole = warp_images(images, [("tps", theta)], (13, 7))
     banded = warp_images(images, [("tps", theta)], (13, 7), max_grid_points=20)
-    np.testing.assert_array_equal(whole, banded)
+    # Not bit-exact: the TPS kernel matmul of a band may be blocked and
+    # vectorised differently from the whole grid's (seen on AVX2 CPUs, 2e-4
+    # on values up to 255). A wrong band would be off by whole pixels.
+    np.testing.assert_allclose(whole, banded, rtol=1e-5, atol=1e-3)
 
 
 def test_a_single_theta_is_used_for_the_whole_batch():

@@ -27,6 +27,9 @@ COMPANIONS = {
     "lr_min_ratio": ["--lr_schedule=cosine", "--lr_min_ratio=0.01"],
     "lr_schedule": ["--lr_schedule=cosine"],
     "export_at_end": ["--noexport_at_end"],
+    # `auto` resolves to float32 or mixed_bfloat16 by the host's hardware;
+    # mixed_float16 is the one value it never resolves to.
+    "mixed_precision": ["--mixed_precision=mixed_float16"],
 }
 
 # A new value for every other non-enum, non-bool flag.
