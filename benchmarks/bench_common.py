@@ -26,6 +26,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+# Imported before TensorFlow, as in the package's programs: its oneDNN CPU
+# kernels are on unless TF_ENABLE_ONEDNN_OPTS says otherwise.
+from keras_geomatch import cpu_kernels  # noqa: E402
+
 # CPU flags worth knowing for bf16 throughput (from /proc/cpuinfo).
 _ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -75,13 +79,14 @@ def machine_header():
     import keras
     import tensorflow as tf
 
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
+    onednn = "on" if cpu_kernels.onednn_enabled() else "off"
+    onednn += f" (TF_ENABLE_ONEDNN_OPTS={os.environ.get(cpu_kernels.ENV_VAR, 'unset')})"
     return "\n".join(
         [
             f"CPU: {cpu_model()}, {usable_cores()} usable cores, "
             f"ISA: {' '.join(cpu_isa_flags()) or 'n/a'}",
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-            f"TF_ENABLE_ONEDNN_OPTS={onednn}, Python {platform.python_version()}",
+            f"oneDNN {onednn}, Python {platform.python_version()}",
             f"load average (1 min) at start: {load_average():.2f}",
         ]
     )

@@ -2,8 +2,14 @@
 CVPR 2017 / TPAMI 2018) in Keras 3.
 
 Importing the package registers its layers and loss, so saved `.keras`
-models load with `keras.models.load_model` without `custom_objects`.
+models load with `keras.models.load_model` without `custom_objects`. Imported
+before TensorFlow, it turns on TensorFlow's oneDNN CPU kernels, unless
+`TF_ENABLE_ONEDNN_OPTS` is set (see `keras_geomatch.cpu_kernels`).
 """
+
+from keras_geomatch import cpu_kernels
+
+cpu_kernels.prefer_onednn()
 
 from keras_geomatch import geometry
 from keras_geomatch import layers

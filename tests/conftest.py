@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Before TensorFlow, as the package's programs start it (oneDNN kernels on).
+import keras_geomatch  # noqa: E402,F401
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

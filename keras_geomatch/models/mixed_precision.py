@@ -26,9 +26,10 @@ unnormalised correlation sums of other models.
 
 import contextlib
 import dataclasses
-import os
 
 import keras
+
+from keras_geomatch import cpu_kernels
 
 AUTO = "auto"
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -82,8 +83,7 @@ def detect_hardware():
         tpus=len(tf.config.list_physical_devices("TPU")),
         gpus=tuple(gpus),
         cpu_flags=_cpu_flags(),
-        onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower()
-        not in ("0", "false"),
+        onednn=cpu_kernels.onednn_enabled(),
     )
 
 
@@ -120,7 +120,7 @@ def native_bfloat16(hardware):
     if not flags:
         return False, "CPU without AMX-BF16 or AVX512-BF16 (bf16 would be emulated)"
     if not hardware.onednn:
-        return False, "TF_ENABLE_ONEDNN_OPTS=0: TensorFlow's bf16 CPU kernels are off"
+        return False, "TensorFlow's oneDNN CPU kernels, which do bf16, are off"
     return True, f"CPU with {', '.join(flags)} and oneDNN"
 
 
