@@ -1,6 +1,6 @@
 r"""Trains the geometric matching CNN on synthetic pairs (Rocco et al. 2017).
 
-Quick start (built-in sample photographs, small backbone, CPU, ~10 minutes):
+Quick start (built-in sample photographs, small backbone, CPU, 3 to 25 minutes by CPU):
 
     python trainers/train.py --flagfile=trainers/configs/quickstart.flags
 
