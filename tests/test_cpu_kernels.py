@@ -11,7 +11,7 @@ from keras_geomatch import cpu_kernels
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 REPORT = (
-    "import os, sys; {imports}; "
+    "import os; {imports}; "
     "from keras_geomatch import cpu_kernels; "
     "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'), cpu_kernels.onednn_enabled())"
 )
