@@ -75,7 +75,9 @@ fi
 run training_step training_step.py $FULL
 if [[ -n "$FULL" ]]; then
   run pipeline_throughput pipeline_throughput.py --source voc-like --cache no
-  run pipeline_throughput_quickstart pipeline_throughput.py --image-size 96 --models affine
+  run pipeline_throughput_photos pipeline_throughput.py --source voc-like --cache no \
+    --jpeg-size 4032x3024 --num-images 40 --models affine
+  run pipeline_throughput_quickstart pipeline_throughput.py --setting quickstart
 else
   run pipeline_throughput pipeline_throughput.py --source voc-like --num-images 4 --models affine \
     --image-size 96 --warmup-batches 1 --windows 1 --window-batches 1 --batch-size 2

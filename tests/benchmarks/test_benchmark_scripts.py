@@ -73,6 +73,20 @@ def test_training_step_prints_steps_per_second():
     assert re.search(rf"xla=off: +{NUMBER} steps/s", out), out
 
 
+def test_pipeline_throughput_uses_the_quickstart_settings_and_jpeg_size():
+    out = run_script("pipeline_throughput.py", "--setting", "quickstart", "--source", "voc-like",
+                     "--jpeg-size", "300x200", "--num-images", "2", "--batch-size", "2",
+                     "--warmup-batches", "1", "--windows", "1", "--window-batches", "1")
+    quick = import_benchmark("bench_models").quickstart_settings()[0]
+    height, width = quick["image_size"]
+    resize_height, resize_width = quick["resize_size"]
+    assert "voc-like 300x200 JPEGs" in out, out
+    assert f"pairs of {height}x{width} from {resize_height}x{resize_width}" in out, out
+    assert f"augmentation {'on' if quick['augment'] else 'off'}" in out, out
+    rate = re.search(rf"{quick['geometric_model']}: median +({NUMBER}) pairs/s", out)
+    assert rate and float(rate.group(1)) > 0, out
+
+
 def test_pipeline_vs_cached_prints_ratio():
     out = run_script("pipeline_vs_cached.py", "--steps", "1", "--warmup", "1",
                      "--pipeline-batches", "1")
