@@ -16,20 +16,95 @@ Each line gives the median over `--repeats` calls after `--warmup` calls:
 pairs/s, latency per batch, and (with `--peak`) the fraction of the compute
 peak: counted FLOPs per pair (`flops.py`) × pairs/s ÷ peak GFLOP/s.
 
+With `--peak-here N` the peak is measured in the same rounds instead: all the
+geometric models of a setting are built, and each round times, for each
+model in turn, one N×N matmul in the policy's compute dtype (XLA off, as
+`compute_peak.py` times it) and then one call of the model (θ only). The
+fraction is the median over rounds of (model GFLOP/s ÷ the matmul GFLOP/s
+just before it). On a machine whose speed drifts (a VM), a peak measured
+minutes earlier, or models timed one after the other, can differ by more
+than the few per cent being measured.
+
     python benchmarks/inference_throughput.py                 # smoke: quickstart, tiny
     python benchmarks/inference_throughput.py --full          # the README figures
     python benchmarks/inference_throughput.py --setting full-size --batch-sizes 16 \
         --policies float32 mixed_bfloat16 --jit off on --parts --peak 208 394
+    python benchmarks/inference_throughput.py --full --setting full-size --batch-sizes 16 1 \
+        --policies float32 --peak-here 4096
 """
 
 import argparse
+import time
 
 import bench_common
 
 import keras  # noqa: E402
 
 import bench_models  # noqa: E402
+import compute_peak  # noqa: E402
 import flops as flops_module  # noqa: E402
+
+# The matmul of --peak-here runs in the compute dtype of the policy.
+_PEAK_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+
+
+def measure_alternating(setting, geometric_models, batch_size, policy, jit, args,
+                        image_size=None, backbone=None):
+    """`--peak-here`: the models and the matmul peak timed in alternation.
+
+    Returns:
+        `{geometric_model: (fractions, pairs/s per round)}`.
+    """
+    previous = bench_common.set_policy(policy)
+    try:
+        calls, pair_flops, descriptions = {}, {}, {}
+        for geometric_model in geometric_models:
+            keras.utils.set_random_seed(0)
+            model, info = bench_models.build_model(
+                setting, geometric_model, image_size=image_size, backbone=backbone
+            )
+            size = info["image_size"]
+            theta = bench_models.forward_parts(model, geometric_model,
+                                               jit_compile=(jit == "on"))["theta"]
+            source, target = bench_models.random_pairs(batch_size, size)
+            calls[geometric_model] = (
+                lambda fn=theta, a=source, b=target: bench_models.block(fn(a, b)))
+            pair_flops[geometric_model] = flops_module.count_geomatch_flops(
+                info["backbone"], size, geometric_model)["total"]
+            descriptions[geometric_model] = info["description"]
+        matmul, matmul_flops = compute_peak.matmul_case(args.peak_here, _PEAK_DTYPES[policy],
+                                                        jit_compile=False)
+        for _ in range(max(1, args.warmup)):
+            matmul().numpy()
+            for call in calls.values():
+                call()
+        bench_common.mark_cpu()
+        rounds = {name: ([], [], []) for name in calls}
+        for _ in range(args.repeats):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                matmul().numpy()
+                peak = matmul_flops / (time.perf_counter() - start) / 1e9
+                start = time.perf_counter()
+                call()
+                rate = batch_size / (time.perf_counter() - start)
+                fractions, rates, peaks = rounds[name]
+                fractions.append(pair_flops[name] * rate / 1e9 / peak)
+                rates.append(rate)
+                peaks.append(peak)
+        for name, (fractions, rates, peaks) in rounds.items():
+            print(f"RESULT-ALTERNATING setting={setting} model={descriptions[name]} part=theta "
+                  f"batch={batch_size} policy={policy} xla={jit}: "
+                  f"{bench_common.median(rates):8.3f} pairs/s, "
+                  f"{100 * bench_common.median(fractions):.1f}% of the {_PEAK_DTYPES[policy]} "
+                  f"matmul peak measured alternately (rounds "
+                  f"{bench_common.spread([100 * f for f in fractions])}%; matmul "
+                  f"{bench_common.median(peaks):.1f} GFLOP/s, rounds {bench_common.spread(peaks)}; "
+                  f"{bench_common.load_note()})", flush=True)
+        return {name: (fractions, rates) for name, (fractions, rates, _) in rounds.items()}
+    finally:
+        keras.backend.clear_session()
+        bench_common.set_policy(previous)
 
 
 def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, args,
@@ -97,6 +172,9 @@ def main(argv=None):
     parser.add_argument("--backbone", default=None, help="override the setting's backbone")
     parser.add_argument("--peak", type=float, nargs=2, metavar=("FP32", "BF16"), default=None,
                         help="GFLOP/s peaks (from compute_peak.py) for the fraction-of-peak column")
+    parser.add_argument("--peak-here", type=int, default=None, metavar="N",
+                        help="time the models (theta only) in alternation with an NxN matmul "
+                        "(see the docstring)")
     parser.add_argument("--intra-op-threads", type=int, default=None,
                         help="tf.config.threading intra-op threads (default: TensorFlow's)")
     parser.add_argument("--inter-op-threads", type=int, default=None,
@@ -136,6 +214,15 @@ def main(argv=None):
     parts = (["backbone", "head", "head:theta", "head:warp", "theta", "theta+warp"]
              if args.parts else ["theta"])
     results = {}
+    if args.peak_here:
+        for setting in settings:
+            for batch_size in batch_sizes:
+                for policy in policies:
+                    for jit in jits:
+                        results[(setting, batch_size, policy, jit)] = measure_alternating(
+                            setting, models, batch_size, policy, jit, args,
+                            image_size=size, backbone=args.backbone)
+        return results
     for setting in settings:
         for geometric_model in models:
             for batch_size in batch_sizes:

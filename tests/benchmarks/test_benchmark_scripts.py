@@ -68,6 +68,16 @@ def test_inference_throughput_prints_pairs_per_second():
     assert re.search(rf"part=theta batch=1 policy=float32 xla=off: +{NUMBER} pairs/s", out), out
 
 
+def test_inference_throughput_alternates_models_with_the_peak():
+    out = run_script("inference_throughput.py", "--repeats", "2", "--warmup", "1",
+                     "--models", "affine", "tps", "--peak-here", "64")
+    for model in ("affine", "tps"):
+        match = re.search(rf"RESULT-ALTERNATING .*model={model}, .* ({NUMBER}) pairs/s, "
+                          rf"({NUMBER})% of the float32 matmul peak measured alternately "
+                          rf".*matmul ({NUMBER}) GFLOP/s", out)
+        assert match and all(float(g) > 0 for g in match.groups()), out
+
+
 def test_training_step_prints_steps_per_second():
     out = run_script("training_step.py", "--jit", "off", "--steps", "1", "--warmup", "1")
     assert re.search(rf"xla=off: +{NUMBER} steps/s", out), out
