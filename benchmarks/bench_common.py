@@ -172,11 +172,27 @@ def set_policy(name):
     return previous
 
 
-def add_common_arguments(parser, repeats=3, warmup=1):
-    """`--repeats`, `--warmup` and `--full` (the measurement settings)."""
-    parser.add_argument("--repeats", type=int, default=repeats, help="timed runs (median reported)")
+def add_common_arguments(parser, repeats=3, warmup=1, full_repeats=None):
+    """`--repeats`, `--warmup` and `--full` (the measurement settings).
+
+    `--repeats` defaults to `repeats`, or under `--full` to `full_repeats`
+    (if given); a `--repeats` on the command line always wins. Read it with
+    `repeats_of(args)`.
+    """
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"timed runs, median reported (default {repeats}"
+                        + (f", {full_repeats} with --full)" if full_repeats else ")"))
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed runs first")
     parser.add_argument(
         "--full", action="store_true",
         help="the real measurement (full sizes, more repeats); default: a quick smoke run",
     )
+    parser.set_defaults(_repeats_default=repeats, _full_repeats_default=full_repeats or repeats)
+
+
+def repeats_of(args):
+    """The number of timed runs: `--repeats` if given, else the default for
+    `--full` or the smoke run (see `add_common_arguments`)."""
+    if args.repeats is not None:
+        return args.repeats
+    return args._full_repeats_default if args.full else args._repeats_default

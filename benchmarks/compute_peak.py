@@ -48,11 +48,11 @@ def main(argv=None):
     parser.add_argument("--conv", type=int, nargs=3, default=None, metavar=("BATCH", "SIZE", "CHANNELS"))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--jit", nargs="+", default=["off", "on"], choices=["off", "on"])
-    bench_common.add_common_arguments(parser, repeats=3, warmup=1)
+    bench_common.add_common_arguments(parser, repeats=3, warmup=1, full_repeats=5)
     args = parser.parse_args(argv)
     n = args.matmul_size or (4096 if args.full else 512)
     conv = args.conv or ((8, 60, 256) if args.full else (1, 16, 32))
-    repeats = max(args.repeats, 5) if args.full else args.repeats
+    repeats = bench_common.repeats_of(args)
 
     print(bench_common.machine_header())
     print(f"matmul {n}x{n}; conv 3x3 batch {conv[0]}, {conv[1]}x{conv[1]}, {conv[2]}->{conv[2]} "

@@ -76,11 +76,11 @@ def main(argv=None):
     parser.add_argument("--network-size", type=int, default=None, help="override the model's input size")
     parser.add_argument("--repeats-no-cache", type=int, default=None,
                         help="timed runs without the cache (default: --repeats)")
-    bench_common.add_common_arguments(parser, repeats=1, warmup=0)
+    bench_common.add_common_arguments(parser, repeats=1, warmup=0, full_repeats=3)
     args = parser.parse_args(argv)
     categories = args.categories or (10 if args.full else 2)
     per_category = args.images_per_category or (10 if args.full else 3)
-    repeats = max(args.repeats, 3) if args.full else args.repeats
+    repeats = bench_common.repeats_of(args)
     repeats_no_cache = args.repeats_no_cache or repeats
     size = (args.network_size,) * 2 if args.network_size else (None if args.full else (88, 88))
 

@@ -179,7 +179,7 @@ def main(argv=None):
                         help="tf.config.threading intra-op threads (default: TensorFlow's)")
     parser.add_argument("--inter-op-threads", type=int, default=None,
                         help="tf.config.threading inter-op threads (default: TensorFlow's)")
-    bench_common.add_common_arguments(parser, repeats=2, warmup=1)
+    bench_common.add_common_arguments(parser, repeats=2, warmup=1, full_repeats=5)
     args = parser.parse_args(argv)
     import tensorflow as tf
 
@@ -193,15 +193,13 @@ def main(argv=None):
         batch_sizes = args.batch_sizes or [1, 16]
         policies = args.policies or ["float32", "mixed_bfloat16"]
         jits = args.jit or ["off"]
-        repeats = max(args.repeats, 5)
     else:
         settings = args.setting or ["quickstart"]
         models = args.models or ["affine"]
         batch_sizes = args.batch_sizes or [1]
         policies = args.policies or ["float32"]
         jits = args.jit or ["off"]
-        repeats = args.repeats
-    args.repeats = repeats
+    repeats = args.repeats = bench_common.repeats_of(args)
     size = (args.image_size, args.image_size) if args.image_size else (None if args.full else (88, 88))
     peak = None
     if args.peak:

@@ -113,3 +113,17 @@ def test_evaluation_cache_prints_times_and_same_pck():
 def test_mixed_precision_accuracy_prints_differences():
     out = run_script("mixed_precision_accuracy.py", "--pairs-per-category", "1")
     assert re.search(rf"mixed_bfloat16 +: max\|Δθ\| {NUMBER}", out), out
+
+
+def test_an_explicit_repeats_wins_over_the_full_default():
+    bench_common = import_benchmark("bench_common")
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_common.add_common_arguments(parser, repeats=2, full_repeats=5)
+    assert bench_common.repeats_of(parser.parse_args([])) == 2
+    assert bench_common.repeats_of(parser.parse_args(["--full"])) == 5
+    assert bench_common.repeats_of(parser.parse_args(["--full", "--repeats", "1"])) == 1
+    plain = argparse.ArgumentParser()
+    bench_common.add_common_arguments(plain, repeats=3)
+    assert bench_common.repeats_of(plain.parse_args(["--full"])) == 3
