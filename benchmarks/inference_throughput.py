@@ -44,8 +44,27 @@ import bench_models  # noqa: E402
 import compute_peak  # noqa: E402
 import flops as flops_module  # noqa: E402
 
-# The matmul of --peak-here runs in the compute dtype of the policy.
-_PEAK_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+def prepare(setting, geometric_model, batch_size, jit, image_size=None, backbone=None,
+            warp_jit=None, count_flops=False):
+    """The model's timed functions and inputs, under the current dtype policy.
+
+    Returns:
+        `(functions, (source, target), info, pair_flops)`: `forward_parts`
+        of the model, random pairs, `build_model`'s info, and the counted
+        FLOPs per pair (None unless `count_flops`).
+    """
+    keras.utils.set_random_seed(0)
+    model, info = bench_models.build_model(
+        setting, geometric_model, image_size=image_size, backbone=backbone
+    )
+    functions = bench_models.forward_parts(model, geometric_model, jit_compile=(jit == "on"),
+                                           warp_jit_compile=((warp_jit or jit) == "on"))
+    pairs = bench_models.random_pairs(batch_size, info["image_size"])
+    pair_flops = None
+    if count_flops:
+        pair_flops = flops_module.count_geomatch_flops(
+            info["backbone"], info["image_size"], geometric_model)["total"]
+    return functions, pairs, info, pair_flops
 
 
 def measure_alternating(setting, geometric_models, batch_size, policy, jit, args,
@@ -59,20 +78,14 @@ def measure_alternating(setting, geometric_models, batch_size, policy, jit, args
     try:
         calls, pair_flops, descriptions = {}, {}, {}
         for geometric_model in geometric_models:
-            keras.utils.set_random_seed(0)
-            model, info = bench_models.build_model(
-                setting, geometric_model, image_size=image_size, backbone=backbone
-            )
-            size = info["image_size"]
-            theta = bench_models.forward_parts(model, geometric_model,
-                                               jit_compile=(jit == "on"))["theta"]
-            source, target = bench_models.random_pairs(batch_size, size)
+            functions, pairs, info, pair_flops[geometric_model] = prepare(
+                setting, geometric_model, batch_size, jit, image_size, backbone, count_flops=True)
             calls[geometric_model] = (
-                lambda fn=theta, a=source, b=target: bench_models.block(fn(a, b)))
-            pair_flops[geometric_model] = flops_module.count_geomatch_flops(
-                info["backbone"], size, geometric_model)["total"]
+                lambda fn=functions["theta"], p=pairs: bench_models.block(fn(*p)))
             descriptions[geometric_model] = info["description"]
-        matmul, matmul_flops = compute_peak.matmul_case(args.peak_here, _PEAK_DTYPES[policy],
+        # The matmul runs in the policy's compute dtype (bfloat16 for mixed_bfloat16).
+        compute_dtype = keras.DTypePolicy(policy).compute_dtype
+        matmul, matmul_flops = compute_peak.matmul_case(args.peak_here, compute_dtype,
                                                         jit_compile=False)
         for _ in range(max(1, args.warmup)):
             matmul().numpy()
@@ -96,7 +109,7 @@ def measure_alternating(setting, geometric_models, batch_size, policy, jit, args
             print(f"RESULT-ALTERNATING setting={setting} model={descriptions[name]} part=theta "
                   f"batch={batch_size} policy={policy} xla={jit}: "
                   f"{bench_common.median(rates):8.3f} pairs/s, "
-                  f"{100 * bench_common.median(fractions):.1f}% of the {_PEAK_DTYPES[policy]} "
+                  f"{100 * bench_common.median(fractions):.1f}% of the {compute_dtype} "
                   f"matmul peak measured alternately (rounds "
                   f"{bench_common.spread([100 * f for f in fractions])}%; matmul "
                   f"{bench_common.median(peaks):.1f} GFLOP/s, rounds {bench_common.spread(peaks)}; "
@@ -112,19 +125,11 @@ def measure_setting(setting, geometric_model, batch_size, policy, jit, parts, ar
     """Times one configuration; prints and returns {part: (pairs/s, latency s)}."""
     previous = bench_common.set_policy(policy)
     try:
-        keras.utils.set_random_seed(0)
-        model, info = bench_models.build_model(
-            setting, geometric_model, image_size=image_size, backbone=backbone
-        )
-        size, description = info["image_size"], info["description"]
+        functions, (source, target), info, pair_flops = prepare(
+            setting, geometric_model, batch_size, jit, image_size, backbone, warp_jit,
+            count_flops=bool(peak))
+        description = info["description"]
         warp_jit = warp_jit or jit
-        functions = bench_models.forward_parts(model, geometric_model, jit_compile=(jit == "on"),
-                                               warp_jit_compile=(warp_jit == "on"))
-        source, target = bench_models.random_pairs(batch_size, size)
-        pair_flops = None
-        if peak:
-            pair_flops = flops_module.count_geomatch_flops(
-                info["backbone"], size, geometric_model)["total"]
         results = {}
         for part in parts:
             fn = functions[part]

@@ -17,14 +17,12 @@ rate drops, the CPU time per pair much less.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-# Runs from a checkout without installing the package; bench_common puts the
+# Runs from a checkout without installing the package: bench_common puts the
 # repository root on sys.path and sets up the CPU kernels before TensorFlow.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_common  # noqa: E402, I001
+import bench_common  # noqa: I001
 import bench_models  # noqa: E402
 
 import numpy as np  # noqa: E402

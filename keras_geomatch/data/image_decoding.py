@@ -69,15 +69,14 @@ def decode_rgb(contents, min_size=None):
         tf.errors.InvalidArgumentError: when run on bytes that do not decode
             (corrupt, truncated or not an image).
     """
+    def decode_whole():
+        return tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
+
     if min_size is None:
-        image = tf.io.decode_image(contents, channels=0, dtype=tf.uint8, expand_animations=False)
+        image = decode_whole()
     else:
         image = tf.cond(
-            tf.io.is_jpeg(contents),
-            lambda: _decode_jpeg_at_least(contents, min_size),
-            lambda: tf.io.decode_image(
-                contents, channels=0, dtype=tf.uint8, expand_animations=False
-            ),
+            tf.io.is_jpeg(contents), lambda: _decode_jpeg_at_least(contents, min_size), decode_whole
         )
     # RGB (the common case) passes through uncopied: a gather over the
     # channel axis would cost twice the JPEG decoding itself.
