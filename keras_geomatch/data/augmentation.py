@@ -213,7 +213,12 @@ def apply_colour(images, colour, mean):
     Returns:
         float32, same shape, in [0, 255].
     """
-    brightness, contrast, saturation = (colour[:, i, None, None, None] for i in range(3))
+    # Reshaped, then sliced with ranges: indexing the output of `tf.stack`
+    # with new axes (`colour[:, i, None, None, None]`) is mis-shaped by
+    # grappler's RemoveStackStridedSliceSameAxis in TF 2.21 when the graph runs
+    # without XLA (the pipeline with jit_compile=False failed).
+    colour = tf.reshape(colour, [-1, 1, 1, 3])
+    brightness, contrast, saturation = (colour[..., i : i + 1] for i in range(3))
     shifted_mean = mean + brightness
     images = (images + brightness - shifted_mean) * contrast + shifted_mean
     images = tf.clip_by_value(images, 0.0, 255.0)
