@@ -130,7 +130,9 @@ def make_synthetic_pairs(images, theta, config, view=None):
     # One sampling call each. Not one call on the two grids side by side:
     # under XLA on CPU, slicing its result in two cost 1.7× the CPU (the
     # gathers are computed again for each slice).
-    return sampler.bilinear_sample(images, source_grid), sampler.bilinear_sample(images, target_grid)
+    source = sampler.bilinear_sample(images, source_grid)
+    target = sampler.bilinear_sample(images, target_grid)
+    return source, target
 
 
 def make_synthetic_pair(image, theta, config=None):
