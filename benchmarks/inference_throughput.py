@@ -44,6 +44,7 @@ import bench_models  # noqa: E402
 import compute_peak  # noqa: E402
 import flops as flops_module  # noqa: E402
 
+
 def prepare(setting, geometric_model, batch_size, jit, image_size=None, backbone=None,
             warp_jit=None, count_flops=False):
     """The model's timed functions and inputs, under the current dtype policy.
