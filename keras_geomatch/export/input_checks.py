@@ -47,10 +47,10 @@ def check_images(images, name):
 
 
 def check_points(points, name):
-    """Checks a float32 point batch `(batch, num_points, 2)`.
+    """Checks a float32 point batch `(batch, num_points, 2)` of finite values.
 
     Returns:
-        `points` with static shape `(None, None, 2)`, after the check.
+        `points` with static shape `(None, None, 2)`, after the checks.
     """
     shape = tf.shape(points)
     valid = tf.logical_and(tf.equal(tf.size(shape), 3), tf.reduce_all(tf.equal(shape[-1:], 2)))
@@ -61,7 +61,18 @@ def check_points(points, name):
         name=f"check_{name}_shape",
     )
     with tf.control_dependencies([check_shape]):
-        return tf.ensure_shape(tf.identity(points), [None, None, 2], name=f"{name}_shape")
+        points = tf.ensure_shape(tf.identity(points), [None, None, 2], name=f"{name}_shape")
+    return check_finite(
+        points, f"{name}: expected finite pixel coordinates (x, y). Received a non-finite value"
+    )
+
+
+def check_finite(tensor, message):
+    """Checks that `tensor` has no NaN or ±Inf; returns it after the check.
+
+    The error reads "<message> : Tensor had NaN values" (or Inf).
+    """
+    return tf.debugging.assert_all_finite(tensor, message)
 
 
 def check_same_batch(tensors):

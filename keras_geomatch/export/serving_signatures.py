@@ -13,6 +13,9 @@ so that a client needs none of our code:
 * `map_points(source_image, target_image, points)`: `points` float32
   `[batch, N, 2]` 0-based pixel `(x, y)` of the target → `source_points`
   float32 `[batch, N, 2]` 0-based pixels of the source, plus the θ outputs.
+  Points outside the target are mapped like any other point (results may lie
+  outside the source); NaN or ±Inf points, and points whose mapping overflows
+  float32 (e.g. x = 3e38), are refused with `InvalidArgumentError`.
 
 Inside: each image is resized to the model's input size (`geometry.resize_images`,
 bilinear, aspect not kept) and given to the model as float pixels in [0, 255]
@@ -174,6 +177,11 @@ def make_signatures(stages):
             normalized, [(s.geometric_model, t) for s, t in zip(stages, thetas)]
         )
         source_points = geometry.normalized_to_pixel(mapped, (source_size[0], source_size[1]))
+        source_points = input_checks.check_finite(
+            source_points,
+            f"{POINTS}: expected points that map to finite source pixels (float32 overflows "
+            "beyond 3.4e38). Received points whose source_points are not finite",
+        )
         return {**dict(zip(theta_names, thetas)), SOURCE_POINTS: source_points}
 
     image_specs = [

@@ -68,10 +68,17 @@ class Alignment:
         """Transfers keypoints of the target to the source.
 
         Args:
-            target_points: `(N, 2)` 0-based `(x, y)` pixels of the target.
+            target_points: `(N, 2)` 0-based `(x, y)` pixels of the target,
+                finite. Points outside the target are mapped like any other
+                point, so their results may lie outside the source.
 
         Returns:
             float64 `(N, 2)` 0-based `(x, y)` pixels of the source.
+
+        Raises:
+            ValueError: `target_points` is not `(N, 2)`.
+            tf.errors.InvalidArgumentError: a point is NaN or ±Inf, or maps
+                to a non-finite source point (float32 overflow).
         """
         return point_transfer.transfer_points(
             target_points, self.stages, self.target_size, self.source_size

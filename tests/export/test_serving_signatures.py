@@ -207,3 +207,40 @@ def test_mismatched_batches_and_bad_points_are_clear_errors(single_signatures):
     with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
         _call(single_signatures["map_points"], source_image=one, target_image=one,
               points=np.zeros((2, 5, 2), np.float32))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_points_are_refused(single_signatures, bad):
+    image = np.zeros((1, 40, 40, 3), np.uint8)
+    points = np.array([[[1, 2], [3, bad]]], np.float32)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"points: expected finite pixel coordinates \(x, y\)\. Received a non-finite value",
+    ):
+        _call(single_signatures["map_points"], source_image=image, target_image=image,
+              points=points)
+
+
+def test_points_whose_mapping_overflows_are_refused(single_signatures):
+    # 3e38 is a finite float32, but its normalised coordinate 2 * x / (W - 1) is not.
+    image = np.zeros((1, 40, 40, 3), np.uint8)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"points: expected points that map to finite"
+    ):
+        _call(single_signatures["map_points"], source_image=image, target_image=image,
+              points=np.array([[[3e38, 1.0]]], np.float32))
+
+
+def test_points_outside_the_target_are_mapped_not_clipped(single_signatures):
+    rng = np.random.default_rng(5)
+    source, target = random_images(rng, 1, 30, 20), random_images(rng, 1, 40, 50)
+    points = np.array([[[-100, -50], [500, 400], [1e6, -1e6]]], np.float32)
+    served = single_signatures["map_points"](
+        source_image=source, target_image=target, points=points
+    )
+    expected = reference_map_pixels(
+        ["affine"], [served["theta"].numpy()[0]], points[0], (40, 50), (30, 20)
+    )
+    received = served["source_points"].numpy()[0]
+    np.testing.assert_allclose(received, expected, rtol=1e-4, atol=1e-2)
+    assert np.all(np.abs(received) > 30)  # outside the 30×20 source
