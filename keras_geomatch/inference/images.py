@@ -20,9 +20,17 @@ Accepted inputs:
 
 Images must be at least 2×2 pixels: corner-aligned normalised coordinates
 divide by `W - 1` and `H - 1` (see `keras_geomatch.geometry`).
+
+A path that is not a readable image file fails with a one-line message that
+says why: missing, a broken symbolic link, a directory, not a regular file (a
+FIFO, a device, a socket: never opened, as reading one can block), empty,
+unreadable, not an image, or larger than Pillow's decompression-bomb limit
+(`2 × PIL.Image.MAX_IMAGE_PIXELS` pixels).
 """
 
 import os
+import re
+import stat
 
 import numpy as np
 
@@ -41,9 +49,11 @@ def load_image(image, name="image"):
         A new numpy array `(H, W, 3)`, float32, values in [0, 255].
 
     Raises:
-        FileNotFoundError: a path that does not exist.
-        ValueError: a file that is not a readable image, or an array of an
-            unsupported shape, dtype or value range, or smaller than 2×2.
+        FileNotFoundError: a path that does not exist (or a broken link).
+        ValueError: a path that is not a regular, readable image file (a
+            directory, a FIFO, a device, an empty file, too many pixels for
+            Pillow, ...), or an array of an unsupported shape, dtype or
+            value range, or smaller than 2×2.
 
     Example:
         >>> load_image(np.zeros((4, 5), np.uint8)).shape
@@ -71,19 +81,70 @@ def image_size_of_file(path, name="image"):
     try:
         with Image.open(path) as opened:
             width, height = opened.size
-    except (OSError, SyntaxError, ValueError) as error:
-        raise _not_an_image(path, name, error) from None
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+        raise _open_error(path, name, error) from None
     return height, width
 
 
+# What `os.stat` calls a file that is neither a regular file nor a directory.
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _check_file(path, name):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"The {name} file does not exist: {path}")
-    if not os.path.isfile(path):
-        raise ValueError(f"Expected the {name} to be an image file. Received a directory: {path}")
+    """Refuses anything but an existing, non-empty regular file, saying why.
+
+    Pillow is never given a FIFO or a device: reading one can block forever.
+    """
+    try:
+        status = os.stat(path)  # follows symbolic links
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise FileNotFoundError(
+                f"The {name} file is a broken symbolic link (to {os.readlink(path)}, which "
+                f"does not exist): {path}"
+            ) from None
+        raise FileNotFoundError(f"The {name} file does not exist: {path}") from None
+    except OSError as error:  # e.g. a looping link, a path through a non-directory
+        raise ValueError(
+            f"Cannot read the {name} {path}: {error.strerror or type(error).__name__}"
+        ) from None
+    mode = status.st_mode
+    link = f", a symbolic link to {os.path.realpath(path)}" if os.path.islink(path) else ""
+    if stat.S_ISDIR(mode):
+        raise ValueError(
+            f"Expected the {name} to be an image file. Received a directory: {path}{link}"
+        )
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in _FILE_KINDS if test(mode)), "an unknown kind")
+        raise ValueError(
+            f"Expected the {name} to be an image file. Received: {path}{link}, not a regular "
+            f"file ({kind})"
+        )
+    if status.st_size == 0:
+        raise ValueError(f"Expected the {name} to be an image file. Received an empty file: {path}")
 
 
-def _not_an_image(path, name, error):
+def _open_error(path, name, error):
+    """The `ValueError` for a file that Pillow cannot open or decode."""
+    from PIL import Image
+
+    if isinstance(error, Image.DecompressionBombError):
+        # Pillow: "Image size (N pixels) exceeds limit of M pixels, could be ...".
+        numbers = re.findall(r"(\d+) pixels", str(error))
+        if len(numbers) == 2:
+            pixels, limit = numbers
+            return ValueError(
+                f"Expected the {name} to have at most {limit} pixels (Pillow's decompression-"
+                f"bomb limit, 2 × PIL.Image.MAX_IMAGE_PIXELS). Received: {pixels} pixels in {path}"
+            )
+        return ValueError(f"The {name} {path} is too large for Pillow: {error}")
+    if isinstance(error, PermissionError):
+        return ValueError(f"Cannot read the {name} {path}: permission denied")
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     return ValueError(
         f"Cannot read the {name} {path} as an image: expected a file Pillow can read "
@@ -100,9 +161,10 @@ def _read_file(path, name):
             opened.load()
             return _pil_to_numpy(opened)
     # Pillow reports unreadable data as OSError (UnidentifiedImageError),
-    # SyntaxError or ValueError depending on the decoder.
-    except (OSError, SyntaxError, ValueError) as error:
-        raise _not_an_image(path, name, error) from None
+    # SyntaxError or ValueError depending on the decoder, and a header of
+    # too many pixels as DecompressionBombError (an Exception only).
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+        raise _open_error(path, name, error) from None
 
 
 def _pil_to_numpy(pil_image):

@@ -1,9 +1,14 @@
+import os
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from keras_geomatch.inference import load_image
+from keras_geomatch.inference.images import image_size_of_file
 
 
 def _rgb(height=6, width=5, seed=0):
@@ -125,3 +130,84 @@ def test_the_input_array_is_not_modified_or_aliased():
     image = load_image(pixels)
     image[:] = 0
     np.testing.assert_array_equal(pixels, before)
+
+
+def _png_claiming_size(path, width, height):
+    """A tiny valid 1×1 PNG whose IHDR header claims `width`×`height` (CRC fixed)."""
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    # Signature (8 bytes), then IHDR: length (4), type (4), width (4), height (4), ...
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_png_over_pillows_pixel_limit_says_the_pixel_count_and_the_limit(tmp_path):
+    path = _png_claiming_size(tmp_path / "bomb.png", 30000, 30000)
+    assert path.stat().st_size < 100
+    limit = 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected the source to have at most {limit} pixels .*decompression-bomb"
+        rf".*Received: 900000000 pixels in .*bomb.png",
+    ):
+        load_image(str(path), "source")
+    with pytest.raises(ValueError, match="Received: 900000000 pixels"):
+        image_size_of_file(str(path), "source")
+
+
+def test_png_header_patch_keeps_a_valid_file(tmp_path):
+    # The helper above must make a file Pillow parses, else the test proves nothing.
+    path = _png_claiming_size(tmp_path / "wide.png", 7, 3)
+    assert image_size_of_file(str(path)) == (3, 7)
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block: the test would hang
+    with pytest.raises(ValueError, match=r"pipe.png, not a regular file \(a FIFO\)"):
+        load_image(str(fifo), "target")
+    with pytest.raises(ValueError, match=r"not a regular file \(a FIFO\)"):
+        image_size_of_file(str(fifo))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_link_to_a_device_is_refused_as_a_device(tmp_path):
+    link = tmp_path / "null.png"
+    link.symlink_to("/dev/null")
+    with pytest.raises(
+        ValueError,
+        match=r"null.png, a symbolic link to /dev/null, not a regular file \(a character device\)",
+    ):
+        load_image(str(link))
+
+
+def test_links_to_a_directory_and_broken_links(tmp_path):
+    (tmp_path / "folder").mkdir()
+    link = tmp_path / "folder.png"
+    link.symlink_to(tmp_path / "folder")
+    with pytest.raises(ValueError, match=r"Received a directory: .*folder.png, a symbolic link"):
+        load_image(str(link))
+    broken = tmp_path / "broken.png"
+    broken.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(FileNotFoundError, match=r"broken symbolic link \(to .*gone.png"):
+        load_image(str(broken), "source")
+
+
+def test_empty_file_and_unreadable_file(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Received an empty file: .*empty.png"):
+        load_image(str(empty))
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(good)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    # Tests may run as root, who reads any file: simulate the refusal.
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(ValueError, match=r"Cannot read the image .*good.png: permission denied"):
+        load_image(str(good))
