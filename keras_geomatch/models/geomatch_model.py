@@ -49,11 +49,15 @@ def build_geomatch_model(
         backbone: a name of `backbones.BACKBONES`: 'vgg16', 'resnet101',
             'resnet101_torch' (torchvision layout, for converted reference
             weights) or 'small'.
-        weights: backbone weights: 'imagenet', None or a local HDF5 file.
+        weights: backbone weights: 'imagenet', 'torchvision' (vgg16: the
+            shipped torchvision ImageNet weights, no download), None or a
+            local HDF5 file.
         image_size: `(height, width)` of both inputs (240×240 in the paper).
         train_backbone: False (the paper) freezes the backbone.
-        preprocessing: 'caffe', 'torch' or 'unit'; None picks the backbone's
-            default ('torch' for weights converted from the reference).
+        preprocessing: 'caffe', 'torch' or 'unit'; None picks what the
+            weights expect ('torch' for the shipped torchvision weights, else
+            the backbone's default; pass 'torch' for other weights converted
+            from PyTorch).
         normalize_matches: ReLU + L2 normalisation of the correlation (paper).
         name: model name; default `geomatch_{geometric_model}_{backbone}`.
 
@@ -72,7 +76,7 @@ def build_geomatch_model(
 
     # === Layers ===
     preprocess = gm_layers.ImageNormalization(
-        preprocessing or backbone_spec.preprocessing, name="preprocess"
+        preprocessing or backbones.default_preprocessing(backbone, weights), name="preprocess"
     )
     feature_extraction = backbones.build_backbone(backbone, image_size, weights)
     feature_extraction.trainable = bool(train_backbone)
