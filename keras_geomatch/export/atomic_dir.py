@@ -18,34 +18,40 @@ only a complete staging directory is swapped in:
 
 An exception inside the `with` block deletes the staging directory and leaves
 the target untouched. A killed process leaves at most a stale staging or
-backup directory next to the target, which the next `recover` removes. One
-writer at a time per target: a second concurrent writer's staging directory
-would be taken for a stale one.
+backup directory next to the target, which the next `atomic_directory` on
+that target removes first thing (`recover`). Only names of exactly that form
+(`.<name>.tmp-` or `.<name>.old-` and 12 hex digits) are touched: other
+targets' folders and anything a person named alike stay. One writer at a
+time per target: a second concurrent writer's staging directory would be
+taken for a stale one.
 """
 
 import contextlib
 import ctypes
 import errno
 import os
+import re
 import shutil
 import sys
 import uuid
 
 _STAGING = "tmp"
 _BACKUP = "old"
+_RANDOM_DIGITS = 12
 
 
 def _sibling(target, kind):
     parent, name = os.path.split(os.path.abspath(target))
-    return os.path.join(parent, f".{name}.{kind}-{uuid.uuid4().hex[:12]}")
+    return os.path.join(parent, f".{name}.{kind}-{uuid.uuid4().hex[:_RANDOM_DIGITS]}")
 
 
 def _siblings(target, kind):
+    """The `_sibling(target, kind)` paths that exist, oldest first."""
     parent, name = os.path.split(os.path.abspath(target))
-    prefix = f".{name}.{kind}-"
     if not os.path.isdir(parent):
         return []
-    found = [os.path.join(parent, n) for n in os.listdir(parent) if n.startswith(prefix)]
+    pattern = re.compile(re.escape(f".{name}.{kind}-") + f"[0-9a-f]{{{_RANDOM_DIGITS}}}")
+    found = [os.path.join(parent, n) for n in os.listdir(parent) if pattern.fullmatch(n)]
     return sorted(found, key=os.path.getmtime)
 
 
@@ -82,7 +88,8 @@ def recover(target):
     """Repairs what an interrupted replacement of `target` left behind.
 
     If `target` is missing and a backup exists, the newest backup is renamed
-    back. Stale staging and backup directories are then deleted.
+    back. Stale staging and backup directories of `target` (our names only)
+    are then deleted.
 
     Args:
         target: the directory path.
@@ -115,6 +122,9 @@ def replace_directory(source, target):
 @contextlib.contextmanager
 def atomic_directory(target):
     """Yields a staging directory that replaces `target` when the block ends.
+
+    First, what a killed earlier writer of `target` left is repaired and its
+    stale folders removed (`recover`).
 
     Args:
         target: the directory to (re)create; its parent is created if needed.

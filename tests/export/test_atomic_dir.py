@@ -180,3 +180,38 @@ def test_a_killed_writer_never_leaves_a_half_written_directory(old_export, tmp_p
     else:
         assert after == before
     assert siblings(old_export) == []
+
+
+def make_leftovers(target):
+    """Folders a killed writer of `target` leaves, and look-alikes that are not ours.
+
+    Returns:
+        `(ours, not_ours)`: lists of names next to `target`.
+    """
+    target = pathlib.Path(target)
+    name = target.name
+    ours = [f".{name}.tmp-0123456789ab", f".{name}.tmp-fedcba987654", f".{name}.old-00112233aabb"]
+    not_ours = [
+        f".{name}.tmp-mine",  # not 12 hex digits: someone's own folder
+        f".{name}.tmp-0123456789abc",
+        f".{name}.tmp-0123456789ab.keep",
+        f".{name}_v2.tmp-0123456789ab",  # another target's staging
+        f".other.tmp-0123456789ab",
+        f"{name}.tmp-0123456789ab",  # not hidden
+    ]
+    for folder in ours + not_ours:
+        (target.parent / folder / "serving").mkdir(parents=True)
+        (target.parent / folder / "model.keras").write_text("half written")
+    return ours, not_ours
+
+
+def test_the_start_of_a_write_removes_only_our_stale_folders(old_export):
+    ours, not_ours = make_leftovers(old_export)
+    atomic_dir = load_atomic_dir()
+    with atomic_dir.atomic_directory(old_export) as staging:
+        # Removed before anything is written, not after the new content is in.
+        assert not any((old_export.parent / name).exists() for name in ours)
+        write_tree(staging, "new")
+    assert sorted(os.listdir(old_export.parent)) == sorted(not_ours + ["export"])
+    for name in not_ours:
+        assert (old_export.parent / name / "model.keras").read_text() == "half written"

@@ -18,6 +18,7 @@ from keras_geomatch import export
 from keras_geomatch.export import exporter
 from tests.export.conftest import IMAGE_SIZE
 from tests.export.conftest import TRAINING_CONFIG
+from tests.export.test_atomic_dir import make_leftovers
 from tests.export.test_atomic_dir import siblings
 from tests.export.test_atomic_dir import snapshot
 
@@ -133,6 +134,24 @@ def test_an_exception_mid_export_keeps_the_previous_export(
         export.export_model(tps_model, target, version=2)
     assert snapshot(target) == before
     assert siblings(target) == []
+
+
+def test_the_start_of_an_export_removes_only_a_killed_exports_folders(
+    affine_model, tmp_path, monkeypatch
+):
+    target = tmp_path / "affine"
+    ours, not_ours = make_leftovers(target)
+    left_when_saving = []
+    save = type(affine_model).save
+
+    def look_then_save(self, *args, **kwargs):
+        left_when_saving.append([name for name in ours if (tmp_path / name).exists()])
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(affine_model), "save", look_then_save)
+    export.export_model(affine_model, target, version=1)
+    assert left_when_saving == [[]]  # gone before the (slow) writing starts
+    assert sorted(os.listdir(tmp_path)) == sorted(not_ours + ["affine"])
 
 
 KILLED_EXPORT = textwrap.dedent(
