@@ -2,9 +2,12 @@
 
 Each improvement is written as a folder `best-epoch-NNNN/` holding
 `model.weights.h5` and `best.json` (`{"epoch", "monitor", "value"}`), filled
-under a hidden name and renamed into place; the previous best folder is
-deleted afterwards. The best value so far is read back from the folder, so a
-resumed run keeps comparing against it.
+under a hidden name (`.tmp-best-epoch-NNNN-<random>`, from
+`atomic_files.make_staging_dir`) and renamed into place; the previous best
+folder is deleted afterwards. The best value so far is read back from the
+folder, so a resumed run keeps comparing against it. Staging folders a killed
+run left are deleted when a `BestCheckpoint` is made (the start of training),
+not only at the next new best.
 """
 
 import json
@@ -23,6 +26,25 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.weights.h5"
 INFO_FILE = "best.json"
 _BEST_NAME = re.compile(r"best-epoch-(\d{4,})")
+# `atomic_files.make_staging_dir(directory, "best-epoch-NNNN")`: mkdtemp's suffix.
+_STAGING_NAME = re.compile(r"\.tmp-best-epoch-\d{4,}-[A-Za-z0-9_]+")
+
+
+def remove_stale_staging(directory):
+    """Deletes the staging folders of best checkpoints in `directory`.
+
+    Only names of that form are touched (not other `.tmp-` files or folders).
+    Call it only where no `BestCheckpoint` of `directory` is saving.
+
+    Returns:
+        The names removed.
+    """
+    if not os.path.isdir(directory):
+        return []
+    stale = sorted(n for n in os.listdir(directory) if _STAGING_NAME.fullmatch(n))
+    for name in stale:
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    return stale
 
 
 def latest_best(directory):
@@ -48,6 +70,7 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     Args:
         directory: folder of the checkpoint (created on the first save).
+            Staging folders a killed run left there are deleted at once.
         monitor: a key of the epoch logs, e.g. 'val_loss' (lower is better).
 
     Attributes:
@@ -62,6 +85,10 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.best = math.inf
         self.best_epoch = None
+        stale = remove_stale_staging(self.directory)
+        if stale:
+            logger.info("Removed %d staging folder(s) of a killed run from %s: %s",
+                        len(stale), self.directory, ", ".join(stale))
         previous = latest_best(self.directory)
         if previous is not None:
             self.best = float(previous[1]["value"])
@@ -100,7 +127,8 @@ class BestCheckpoint(keras.callbacks.Callback):
             shutil.rmtree(staging, ignore_errors=True)
             raise
         for entry in os.listdir(self.directory):
-            if entry != name and (_BEST_NAME.fullmatch(entry) or entry.startswith(".tmp-")):
+            if entry != name and _BEST_NAME.fullmatch(entry):
                 shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
+        remove_stale_staging(self.directory)
         self.best, self.best_epoch = value, int(epoch)
         return True

@@ -8,8 +8,11 @@ when `fit` ends. Here:
 
 * a backup is a folder `step-NNNNNNNNNN/` holding `state.weights.h5` (the
   model's weights and the optimizer's variables, its step counter included)
-  and `state.json`; it is filled under a hidden name and renamed into place,
-  so a folder with that name is always complete;
+  and `state.json`; it is filled under a hidden name
+  (`.tmp-step-NNNNNNNNNN-<random>`) and renamed into place, so a folder with
+  that name is always complete; staging folders a killed run left are
+  deleted before the next backup is staged (not by `TrainingBackup()` itself:
+  every worker of a multi-worker run makes one, and only the chief writes);
 * the latest `keep` backups are kept (the older ones are deleted after a
   newer one is in place), and one that fails to load falls back to the one
   before;
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "state.weights.h5"
 STATE_FILE = "state.json"
 _BACKUP_NAME = re.compile(r"step-(\d{10})")
+# `atomic_files.make_staging_dir(directory, "step-NNNNNNNNNN")`: mkdtemp's suffix.
+_STAGING_NAME = re.compile(r"\.tmp-step-\d{10}-[A-Za-z0-9_]+")
 
 
 def read_step_counter(variable):
@@ -87,6 +92,7 @@ class TrainingBackup:
         final = os.path.join(self.directory, f"step-{step:010d}")
         if os.path.isdir(final):
             return final  # this exact state is already backed up
+        self.remove_stale_staging()  # a killed run's, before a second one takes disk space
         staging = atomic_files.make_staging_dir(self.directory, f"step-{step:010d}")
         try:
             model.save_weights(os.path.join(staging, WEIGHTS_FILE))
@@ -102,10 +108,25 @@ class TrainingBackup:
     def _prune(self):
         for _, path in self.list()[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
-        # Staging folders left by killed runs.
-        for name in os.listdir(self.directory):
-            if name.startswith(".tmp-"):
-                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+
+    def remove_stale_staging(self):
+        """Deletes the staging folders of backups (left by a killed run).
+
+        Only names of that form are touched. Call it only from the process
+        that saves (the chief), never while it is saving.
+
+        Returns:
+            The names removed.
+        """
+        if not os.path.isdir(self.directory):
+            return []
+        stale = sorted(n for n in os.listdir(self.directory) if _STAGING_NAME.fullmatch(n))
+        for name in stale:
+            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        if stale:
+            logger.info("Removed %d staging folder(s) of a killed run from %s: %s",
+                        len(stale), self.directory, ", ".join(stale))
+        return stale
 
     def restore(self, model):
         """Loads the latest loadable backup into `model` (compiled).

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_geomatch.training import BestCheckpoint
+from keras_geomatch.training import atomic_files
 
 
 def tiny_model():
@@ -52,3 +53,41 @@ def test_missing_monitor_is_an_error(tmp_path):
     best.set_model(tiny_model())
     with pytest.raises(ValueError, match="val_loss"):
         best.on_epoch_end(0, {"loss": 1.0})
+
+
+def _leftovers(directory, stale_names):
+    """A killed run's staging folders (one made as the code makes them) and look-alikes."""
+    stale = [atomic_files.make_staging_dir(directory, "best-epoch-0003")]
+    stale += [os.path.join(directory, name) for name in stale_names]
+    for path in stale:
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "model.weights.h5"), "w") as f:
+            f.write("half written")
+    unrelated = [".tmp-notes", ".tmp-step-0000000009-abcd1234", "best-epoch-notes", "mine"]
+    for name in unrelated:
+        os.makedirs(os.path.join(directory, name))
+    with open(os.path.join(directory, ".tmp-abc.part"), "w") as f:
+        f.write("another writer's temporary file")
+    return [os.path.basename(p) for p in stale], unrelated + [".tmp-abc.part"]
+
+
+def test_making_one_removes_a_killed_runs_staging_folders_only(tmp_path):
+    directory = tmp_path / "ckpt"
+    model = tiny_model()
+    first = BestCheckpoint(directory)
+    first.set_model(model)
+    first.on_epoch_end(0, {"val_loss": 1.0})
+    stale, unrelated = _leftovers(directory, [".tmp-best-epoch-0004-ab_c12de"])
+    assert all(os.path.isdir(directory / name) for name in stale)
+
+    second = BestCheckpoint(directory)  # the start of a resumed run
+    assert sorted(os.listdir(directory)) == sorted(["best-epoch-0000"] + unrelated)
+    assert (second.best, second.best_epoch) == (1.0, 0)
+    second.set_model(model)
+    assert second.update(1, 0.5)  # a new best leaves the look-alikes too
+    assert sorted(os.listdir(directory)) == sorted(["best-epoch-0001"] + unrelated)
+
+
+def test_making_one_in_a_missing_directory_creates_nothing(tmp_path):
+    BestCheckpoint(tmp_path / "ckpt")
+    assert not (tmp_path / "ckpt").exists()

@@ -9,6 +9,7 @@ import pytest
 
 from keras_geomatch.training import BackupCallback
 from keras_geomatch.training import TrainingBackup
+from keras_geomatch.training import atomic_files
 from keras_geomatch.training.training_backup import read_step_counter
 
 
@@ -143,3 +144,39 @@ def test_callback_never_backs_up_a_diverged_state(tmp_path):
         keras.callbacks.TerminateOnNaN(),
         BackupCallback(backup, steps_per_epoch=4, every_steps=1)])
     assert [step for step, _ in backup.list()] == [1]
+
+
+def test_the_next_backup_first_removes_a_killed_runs_staging_folders_only(tmp_path, monkeypatch):
+    directory = tmp_path / "backup"
+    model = tiny_model()
+    backup = TrainingBackup(directory)
+    fit_steps(model, 1)
+    backup.save(model)
+    stale = [
+        os.path.basename(atomic_files.make_staging_dir(directory, "step-0000000002")),
+        ".tmp-step-0000000005-abcd_123",
+    ]
+    unrelated = [".tmp-notes", ".tmp-best-epoch-0001-abcd1234", "step-notes"]
+    for name in stale + unrelated:
+        os.makedirs(directory / name, exist_ok=True)
+        (directory / name / "state.weights.h5").write_text("half written")
+
+    # Every worker makes a TrainingBackup and restores; only the chief writes.
+    resumed = TrainingBackup(directory)
+    assert resumed.restore(tiny_model())["global_step"] == 1
+    assert all((directory / name).is_dir() for name in stale)
+
+    left_when_staging = []
+    make_staging_dir = atomic_files.make_staging_dir
+
+    def look_then_make(*args):
+        left_when_staging.append([name for name in stale if (directory / name).exists()])
+        return make_staging_dir(*args)
+
+    monkeypatch.setattr(atomic_files, "make_staging_dir", look_then_make)
+    fit_steps(model, 1)
+    resumed.save(model)
+    assert left_when_staging == [[]]
+    assert sorted(os.listdir(directory)) == sorted(
+        ["step-0000000001", "step-0000000002"] + unrelated
+    )
