@@ -66,8 +66,9 @@ def define_flags(flag_values=flags.FLAGS):
     define("enum", "backbone", "Feature extraction CNN ('small': this project's CPU backbone).",
            enum_values=sorted(models.BACKBONES))
     define("string", "weights",
-           "Backbone weights: 'imagenet' (downloaded by Keras), 'none' (random) or the path "
-           "of a local HDF5 weights file.")
+           "Backbone weights: 'imagenet' (downloaded by Keras), 'torchvision' (vgg16: "
+           "torchvision's ImageNet weights, shipped with the package), 'none' (random) or "
+           "the path of a local HDF5 weights file.")
     define("list", "image_size", "Network input size: height,width.")
     define("bool", "train_backbone", "Train the backbone too (the paper keeps it frozen).")
     define("enum", "preprocessing", "Input normalisation; 'auto': the backbone's default.",
@@ -88,6 +89,13 @@ def define_flags(flag_values=flags.FLAGS):
     define("float", "affine_max_translation", "Affine θgt: max translation (normalised units).")
     define("float", "tps_max_offset", "TPS θgt: max offset of each control point value.")
     define("float", "hom_max_offset", "Homography θgt: max offset of each corner value (< 0.5).")
+    define("string", "feature_cache",
+           "Folder of stored correlation maps: with a frozen backbone, the first epoch's "
+           "pairs and the validation pairs go through the backbone once and every epoch "
+           "trains the head on them ('': pairs made on the fly). Resumable; refused if "
+           "built for other settings.")
+    define("enum", "feature_cache_dtype", "Storage of the cached correlation maps.",
+           enum_values=list(tc.FEATURE_CACHE_DTYPES))
     define("bool", "augment",
            "Randomly zoom, flip and recolour training images before cutting pairs "
            "(not in the paper; for small image sets).")

@@ -164,3 +164,33 @@ def _check_split(split):
             f"feature_regression). θ differs: model {expected.tolist()}, split "
             f"{received.tolist()}"
         )
+
+
+def split_head(model):
+    """The head of a geomatch model, split at the regression's input.
+
+        correlation:  (f_A, f_B) ─ feature_correlation [─ match_relu ─ match_l2_norm] ─ c
+        regression:   c ─ feature_regression ─ θ
+
+    Both share the model's layers, so training `regression` trains the
+    model's head: with a frozen backbone, `c` of a pair never changes and can
+    be computed once (`training.pair_feature_cache`).
+
+    Returns:
+        `(correlation, regression)`, two `keras.Model`s.
+    """
+    model = model_loading.find_geomatch_model(model)
+    layer_names = {layer.name for layer in model.layers}
+    feature_shape = model.get_layer("feature_correlation").input[0].shape[1:]
+    features_a = keras.Input(feature_shape, name="features_a")
+    features_b = keras.Input(feature_shape, name="features_b")
+    correlation = model.get_layer("feature_correlation")(features_a, features_b)
+    if all(name in layer_names for name in _MATCH_NORMALIZATION):
+        for name in _MATCH_NORMALIZATION:
+            correlation = model.get_layer(name)(correlation)
+    correlation_model = keras.Model(
+        [features_a, features_b], correlation, name=f"{model.name}_correlation"
+    )
+    matches = keras.Input(correlation.shape[1:], name="correlation")
+    theta = model.get_layer("feature_regression")(matches)
+    return correlation_model, keras.Model(matches, theta, name=f"{model.name}_regression")

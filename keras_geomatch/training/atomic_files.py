@@ -19,12 +19,17 @@ def write_json_atomic(path, value):
 
 def write_text_atomic(path, text):
     """Writes `text` (UTF-8) to `path` atomically."""
+    write_file_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_file_atomic(path, write):
+    """Calls `write(binary_file)` on a temporary file that then replaces `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(handle, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)

@@ -41,7 +41,8 @@ PAIR_FIELDS = (
 )
 _PAIR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PairConfig)}
 
-WEIGHTS_KEYWORDS = ("imagenet", "none")
+WEIGHTS_KEYWORDS = ("imagenet", "torchvision", "none")
+FEATURE_CACHE_DTYPES = ("float16", "float32")
 PREPROCESSING_MODES = ("auto", "caffe", "torch", "unit")
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
 JIT_COMPILE_MODES = ("auto", "true", "false")
@@ -74,8 +75,10 @@ class TrainConfig:
         geometric_model: 'affine', 'hom', 'hom_matrix' or 'tps'.
         backbone: a name of `models.BACKBONES` ('vgg16', 'resnet101',
             'resnet101_torch' or 'small').
-        weights: backbone weights: 'imagenet', 'none' (random) or the path
-            of a local HDF5 weights file.
+        weights: backbone weights: 'imagenet' (downloaded by Keras),
+            'torchvision' (vgg16: the shipped torchvision ImageNet weights,
+            offline), 'none' (random) or the path of a local HDF5 weights
+            file.
         image_size: `(height, width)` of the network's inputs.
         train_backbone: train the backbone too (False: frozen, the paper).
         preprocessing: 'auto' (the backbone's default), 'caffe', 'torch' or 'unit'.
@@ -90,6 +93,16 @@ class TrainConfig:
             source there is no validation, no best checkpoint and no PCK.
         resize_size ... hom_max_offset: the `data.PairConfig` fields (how a
             pair is cut, the random θgt ranges; rotations in radians).
+        feature_cache: '' (pairs made on the fly) or a folder: with a
+            frozen backbone only the head learns, so the pairs of the first
+            epoch (`steps_per_epoch · batch_size` of them) and the validation
+            pairs are made once and their correlation maps stored there
+            (`training.pair_feature_cache`); every epoch then goes over
+            that fixed pair set again in a new order, as the paper's fixed
+            training pairs. Built resumably; a folder built for other
+            settings is refused.
+        feature_cache_dtype: 'float16' (half the disk and memory) or
+            'float32': how the correlation maps are stored.
         augment: randomly zoom, flip/transpose and recolour each training
             image as its pair is cut (`data.ViewAugmentation`; not in the
             paper, meant for small image sets such as the built-in one).
@@ -155,6 +168,8 @@ class TrainConfig:
     tps_max_offset: float = _PAIR_DEFAULTS["tps_max_offset"]
     hom_max_offset: float = _PAIR_DEFAULTS["hom_max_offset"]
     augment: bool = False
+    feature_cache: str = ""
+    feature_cache_dtype: str = "float16"
     # === Optimisation ===
     batch_size: int = 16
     epochs: int = 20
@@ -201,6 +216,13 @@ class TrainConfig:
         return self
 
     def _validate_model(self, backbone):
+        if self.weights == "torchvision" and not backbones.shipped_weights(
+            self.backbone, "torchvision"
+        ):
+            raise ValueError(
+                f"Contradictory flags: backbone={self.backbone!r} has no shipped torchvision "
+                "weights (only vgg16 has). Received: weights='torchvision'"
+            )
         if self.weights == "imagenet" and not backbone.has_imagenet_weights:
             raise ValueError(
                 f"Contradictory flags: backbone={self.backbone!r} has no ImageNet weights. "
@@ -209,11 +231,12 @@ class TrainConfig:
             )
         if not self.weights:
             raise ValueError(
-                "Expected weights='imagenet', 'none' or a weights file path. Received: weights=''"
+                "Expected weights='imagenet', 'torchvision', 'none' or a weights file path. "
+                "Received: weights=''"
             )
         if self.weights not in WEIGHTS_KEYWORDS and not os.path.isfile(self.weights):
             raise FileNotFoundError(
-                "Expected weights='imagenet', 'none' or an existing weights file. "
+                "Expected weights='imagenet', 'torchvision', 'none' or an existing weights file. "
                 f"Received: weights={self.weights!r} (no such file)"
             )
         smallest = 11 * backbone.stride
@@ -253,6 +276,18 @@ class TrainConfig:
                 f"Received also: val_dir={self.val_dir!r}, val_list={self.val_list!r}"
             )
         self.pair_config()  # PairConfig validates the pair fields.
+        _check_choice("feature_cache_dtype", self.feature_cache_dtype, FEATURE_CACHE_DTYPES)
+        if self.feature_cache and self.train_backbone:
+            raise ValueError(
+                "Contradictory flags: feature_cache stores the features of a frozen backbone. "
+                f"Expected train_backbone=False. Received: feature_cache={self.feature_cache!r}, "
+                "train_backbone=True"
+            )
+        if self.feature_cache and self.strategy != "default":
+            raise ValueError(
+                "Contradictory flags: training from the feature_cache runs on one device. "
+                f"Expected strategy='default'. Received: strategy={self.strategy!r}"
+            )
 
     def _validate_optimisation(self):
         _check_int("batch_size", self.batch_size, 1)

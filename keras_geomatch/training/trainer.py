@@ -45,11 +45,13 @@ import time
 import keras
 
 from keras_geomatch import export
+from keras_geomatch.inference.split_model import split_head
 from keras_geomatch.losses import TransformedGridLoss
 from keras_geomatch.models import build_geomatch_model
 from keras_geomatch.models import mixed_precision
 from keras_geomatch.training import atomic_files
 from keras_geomatch.training import custom_loop
+from keras_geomatch.training import pair_feature_cache
 from keras_geomatch.training import run_datasets
 from keras_geomatch.training import strategies
 from keras_geomatch.training.best_checkpoint import BestCheckpoint
@@ -124,22 +126,29 @@ def _run(config, strategy, chief, train_files, val_files, workdir):
     keras.utils.set_random_seed(config.seed)
     multi_worker = strategies.is_multi_worker(strategy)
     backup = TrainingBackup(os.path.join(workdir, BACKUP_DIR))
+    cache = None
     with strategy.scope():
         # A restart overwrites every weight from its backup: no need to load
-        # (or download) the backbone's weights first.
-        model = build_model(config, random_init=bool(backup.list()))
+        # (or download) the backbone's weights first. From a feature cache
+        # the backup holds the head only: the backbone is loaded for the
+        # export (and to finish the cache).
+        model = build_model(config, random_init=bool(backup.list()) and not config.feature_cache)
+        trainee = model
+        if config.feature_cache:
+            cache = pair_feature_cache.prepare(config, model, train_files, val_files)
+            _, trainee = split_head(model)  # shares the model's regression layer
         loss = TransformedGridLoss(
             config.geometric_model,
             grid_size=config.loss_grid_size,
             reduction="none" if multi_worker else "sum_over_batch_size",
         )
         optimizer = keras.optimizers.Adam(make_learning_rate(config, config.steps_per_epoch))
-        model.compile(
+        trainee.compile(
             optimizer=optimizer,
             loss=loss,
             jit_compile=False if multi_worker else _JIT_COMPILE[config.jit_compile],
         )
-        state = backup.restore(model)
+        state = backup.restore(trainee)
     start_step = int(state["global_step"]) if state else 0
     total_steps = config.epochs * config.steps_per_epoch
     if start_step > total_steps:
@@ -157,7 +166,23 @@ def _run(config, strategy, chief, train_files, val_files, workdir):
     else:
         logger.info("Starting a new run in %s: %d steps.", workdir, total_steps)
 
-    val_dataset = run_datasets.validation_dataset(config, val_files) if val_files else None
+    if cache is None:
+        val_dataset = run_datasets.validation_dataset(config, val_files) if val_files else None
+
+        def train_dataset(first_step, num_steps):
+            return run_datasets.training_dataset(config, train_files, first_step, num_steps)
+    else:
+        val_dataset = None
+        if val_files:
+            val_dataset = pair_feature_cache.validation_dataset(
+                *cache.load(pair_feature_cache.VAL), config.batch_size
+            )
+        stored = cache.load(pair_feature_cache.TRAIN)
+
+        def train_dataset(first_step, num_steps):
+            return pair_feature_cache.training_dataset(
+                *stored, config.batch_size, config.seed, first_step, num_steps
+            )
     best = BestCheckpoint(os.path.join(workdir, CHECKPOINT_DIR)) if val_files and chief else None
     elapsed_before = float(state.get("train_seconds", 0.0)) if state else 0.0
     started = time.time()
@@ -177,9 +202,9 @@ def _run(config, strategy, chief, train_files, val_files, workdir):
                 state_fn=backup_state,
             )
         else:
-            history = _fit(model, config, train_files, val_dataset, backup, best, start_step,
+            history = _fit(trainee, config, train_dataset, val_dataset, backup, best, start_step,
                            backup_state)
-    final_step = read_step_counter(model.optimizer.iterations)
+    final_step = read_step_counter(trainee.optimizer.iterations)
     if final_step != total_steps:
         raise RuntimeError(
             f"Training stopped at step {final_step} of {total_steps} (a NaN loss?). "
@@ -189,7 +214,7 @@ def _run(config, strategy, chief, train_files, val_files, workdir):
     result = {"config": config, "history": history, "start_step": start_step,
               "metrics": {}, "export_dir": None}
     if chief:
-        result["metrics"] = _finish(model, config, val_dataset, best, train_seconds)
+        result["metrics"] = _finish(trainee, config, val_dataset, best, train_seconds)
         if config.export_at_end:
             exported = export_trained_model(model, config)
             result["export_dir"] = exported
@@ -245,7 +270,7 @@ def _check_resumable_policy(old, new, workdir):
         )
 
 
-def _fit(model, config, train_files, val_dataset, backup, best, start_step, state_fn):
+def _fit(model, config, train_dataset, val_dataset, backup, best, start_step, state_fn):
     steps = config.steps_per_epoch
     epoch, step_in_epoch = divmod(start_step, steps)
     # (initial_epoch, epochs, steps_per_epoch, first global step)
@@ -257,9 +282,7 @@ def _fit(model, config, train_files, val_dataset, backup, best, start_step, stat
         segments.append((epoch, config.epochs, steps, epoch * steps))
     history = {}
     for initial_epoch, epochs, segment_steps, first_step in segments:
-        dataset = run_datasets.training_dataset(
-            config, train_files, first_step, (epochs - initial_epoch) * segment_steps
-        )
+        dataset = train_dataset(first_step, (epochs - initial_epoch) * segment_steps)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             TensorBoardScalars(os.path.join(config.workdir, LOG_DIR)),
@@ -294,7 +317,11 @@ def _best_state(best):
 
 
 def _finish(model, config, val_dataset, best, train_seconds):
-    """Loads the best weights, writes metrics.json, returns the metrics."""
+    """Loads the best weights, writes metrics.json, returns the metrics.
+
+    `model` is what was trained: the geomatch model, or its regression
+    alone when training from the feature cache (validation pairs then are
+    stored correlation maps)."""
     metrics = {
         "global_step": read_step_counter(model.optimizer.iterations),
         "epochs": config.epochs,
