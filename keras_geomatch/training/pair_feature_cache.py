@@ -164,24 +164,29 @@ class PairFeatureCache:
             )
             correlator = _Correlator(model, self.key["storage_dtype"])
             started, done = time.time(), 0
-            for shard in missing:
-                first = shard * SHARD_BATCHES
-                count = min(SHARD_BATCHES, num_batches - first)
-                maps, thetas = [], []
-                for inputs, theta in batches(first, count):
-                    maps.append(correlator(inputs))
-                    thetas.append(np.asarray(theta, np.float32))
-                maps, thetas = np.concatenate(maps), np.concatenate(thetas)
-                atomic_files.write_file_atomic(
-                    _shard_path(folder, shard),
-                    lambda f: np.savez(f, correlation=maps, theta=thetas),
-                )
-                done += len(thetas)
-                logger.info(
-                    "Feature cache %s: shard %d/%d stored, %.2f pairs/s (%d backbone images).",
-                    name, shard + 1, num_shards, done / (time.time() - started),
-                    correlator.num_images,
-                )
+            # One data set per run of consecutive missing shards: making one
+            # checks the image files and compiles the warp, seconds each.
+            for run in _consecutive_runs(missing):
+                first = run[0] * SHARD_BATCHES
+                count = min(num_batches, (run[-1] + 1) * SHARD_BATCHES) - first
+                iterator = iter(batches(first, count))
+                for shard in run:
+                    maps, thetas = [], []
+                    for _ in range(min(SHARD_BATCHES, num_batches - shard * SHARD_BATCHES)):
+                        inputs, theta = next(iterator)
+                        maps.append(correlator(inputs))
+                        thetas.append(np.asarray(theta, np.float32))
+                    maps, thetas = np.concatenate(maps), np.concatenate(thetas)
+                    atomic_files.write_file_atomic(
+                        _shard_path(folder, shard),
+                        lambda f: np.savez(f, correlation=maps, theta=thetas),
+                    )
+                    done += len(thetas)
+                    logger.info(
+                        "Feature cache %s: shard %d/%d stored, %.2f pairs/s (%d backbone "
+                        "images).", name, shard + 1, num_shards,
+                        done / (time.time() - started), correlator.num_images,
+                    )
         atomic_files.write_json_atomic(
             os.path.join(folder, COMPLETE_FILE), {"num_batches": num_batches, "shards": num_shards}
         )
@@ -207,6 +212,17 @@ class PairFeatureCache:
                 maps.append(stored["correlation"])
                 thetas.append(stored["theta"])
         return np.concatenate(maps), np.concatenate(thetas)
+
+
+def _consecutive_runs(shards):
+    """[1, 2, 3, 7, 8] → [[1, 2, 3], [7, 8]]."""
+    runs = []
+    for shard in shards:
+        if runs and shard == runs[-1][-1] + 1:
+            runs[-1].append(shard)
+        else:
+            runs.append([shard])
+    return runs
 
 
 def _shard_path(folder, shard):
