@@ -10,7 +10,7 @@ rate drops, the CPU time per pair much less.
     python benchmarks/pipeline_throughput.py --source voc-like    # 500×375 JPEGs, decoded every time
     python benchmarks/pipeline_throughput.py --source voc-like --jpeg-size 4032x3024 --num-images 40
                                                                   # 12-megapixel photos
-    python benchmarks/pipeline_throughput.py --setting quickstart # as quickstart.flags cuts its pairs
+    python benchmarks/pipeline_throughput.py --setting quickstart # as small_from_scratch.flags cuts its pairs
     python benchmarks/pipeline_throughput.py --images /data/VOC2011/JPEGImages --cache no
 """
 
@@ -85,7 +85,7 @@ def main():
     parser.add_argument("--setting", choices=("full-size", "quickstart"), default="full-size",
                         help="full-size: 240x240 pairs from 480x640, batch 16, no augmentation; "
                         "quickstart: image size, resize size, batch and augmentation of "
-                        "trainers/configs/quickstart.flags")
+                        "trainers/configs/small_from_scratch.flags")
     parser.add_argument("--models", nargs="+", default=None,
                         help="geometric models (default: affine and tps; the quickstart's)")
     parser.add_argument("--batch-size", type=int, default=None, help="overrides the setting's")

@@ -8,7 +8,7 @@ for the same number of steps twice:
 2. on the real synthetic-pair pipeline (`data.make_pair_dataset`, as
    `keras_geomatch.training` builds it). Images as each setting trains on
    them: quickstart, the built-in sample photos (decoded once and cached in
-   memory, resized and augmented as `quickstart.flags` says); full-size, JPEGs written like
+   memory, resized and augmented as `small_from_scratch.flags` says); full-size, JPEGs written like
    `pipeline_throughput.py --source voc-like` (500×375), decoded for every
    pair (`cache_decoded=False`, as for Pascal VOC's 13.5k images, too many
    for the automatic cache);
@@ -138,7 +138,7 @@ def main(argv=None):
                 batch_size = 2
             else:
                 batch_size = 16 if setting == "full-size" else quick["batch_size"]
-            # As trainers/configs/quickstart.flags cuts its pairs (resize size,
+            # As trainers/configs/small_from_scratch.flags cuts its pairs (resize size,
             # augmentation); full-size as the paper's configs (480×640, none).
             options = ({"resize_size": quick["resize_size"], "augment": quick["augment"]}
                        if setting == "quickstart" else {})

@@ -29,14 +29,15 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string(
         "model",
         None,
-        "The .keras geomatch model (the first stage for two stages).",
+        "The .keras geomatch model (the first stage for two stages), or the name of a "
+        "shipped model: affine_vgg16, tps_vgg16, affine_tps_vgg16 (two stages).",
         required=True,
         flag_values=flag_values,
     )
     flags.DEFINE_string(
         "model2",
         None,
-        "Optional second-stage .keras model (e.g. TPS after affine).",
+        "Optional second-stage .keras model or shipped one-stage name (e.g. TPS after affine).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
@@ -77,8 +78,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string(
         "output_json",
         None,
-        "Where to write the results. Default: pck_<dataset>.json next to the last model; "
-        "an empty string writes nothing.",
+        "Where to write the results. Default: evaluations/pck_<dataset>_<model>.json in the "
+        "working directory (never inside an export folder); an empty string writes nothing.",
         flag_values=flag_values,
     )
     flags.DEFINE_bool(

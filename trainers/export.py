@@ -5,6 +5,10 @@ One model:
     python trainers/export.py --model=workdirs/affine/model.keras \
         --export_dir=exports/affine --version=1
 
+A shipped pretrained model, by name (two stages for affine_tps_vgg16):
+
+    python trainers/export.py --model=affine_tps_vgg16 --export_dir=exports/affine_tps_vgg16
+
 Two stages (affine, then TPS on the affine-warped source; SPEC §4):
 
     python trainers/export.py --model=workdirs/affine/model.keras \
@@ -29,11 +33,13 @@ def define_flags(flag_values=flags.FLAGS):
     return {
         "model": flags.DEFINE_string(
             "model", None,
-            "Path of the trained .keras model (the first stage for two stages).",
+            "Path of the trained .keras model (the first stage for two stages), or the name "
+            "of a shipped model: affine_vgg16, tps_vgg16, affine_tps_vgg16 (two stages).",
             required=True, flag_values=flag_values,
         ),
         "model2": flags.DEFINE_string(
-            "model2", None, "Optional .keras model of a second stage (e.g. TPS after affine).",
+            "model2", None, "Optional .keras model (or shipped one-stage name) of a second stage (e.g. TPS "
+            "after affine).",
             flag_values=flag_values,
         ),
         "export_dir": flags.DEFINE_string(
@@ -61,17 +67,13 @@ def define_flags(flag_values=flags.FLAGS):
     }
 
 
-def _load_model(path):
-    import keras
-
-    import keras_geomatch  # noqa: F401  (registers the layers for loading)
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Model file not found: {path}")
-    return keras.models.load_model(path)
-
-
 def _read_config(config_path, model_path):
+    if config_path is None and not os.path.exists(model_path):
+        from keras_geomatch import pretrained
+
+        if pretrained.is_pretrained_name(model_path):  # its training, from the registry
+            return {"pretrained": model_path, **pretrained.list_pretrained()[model_path]}
+        return None
     if config_path is None:
         beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
         if not os.path.isfile(beside):
@@ -94,13 +96,12 @@ def run(model_path, export_dir, version=1, model2_path=None, config_path=None,
         The absolute export directory.
     """
     from keras_geomatch import export
-    from keras_geomatch.models.mixed_precision import set_compute_dtype_policy
+    from keras_geomatch.inference import model_loading
 
-    model = _load_model(model_path)
-    second = _load_model(model2_path) if model2_path else None
-    for loaded in (model, second):
-        if loaded is not None:  # float32 too: a .keras saved from a bf16 model
-            set_compute_dtype_policy(loaded, mixed_precision)
+    # The policy is set even for float32: a .keras saved from a bf16 model.
+    model, second = model_loading.load_stages(
+        model_path, model2_path, mixed_precision=mixed_precision
+    )
     config = _read_config(config_path, model_path)
     return export.export_model(
         model, export_dir, config=config, version=version, second_stage_model=second

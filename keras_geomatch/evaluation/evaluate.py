@@ -62,7 +62,8 @@ class EvaluationConfig:
     Attributes:
         model: `.keras` file of the (first-stage) geomatch model.
         dataset_root: folder the image paths of the pairs file are relative to.
-        model2: optional `.keras` file of a second-stage model.
+        model2: optional `.keras` file of a second-stage model (or the name
+            of a shipped one-stage model).
         dataset: 'pf-willow', 'pf-pascal' or 'auto' (from the CSV header).
         pairs_csv: the pairs file; a relative path is looked up in the
             working directory, then under `dataset_root`. None: the
@@ -136,13 +137,28 @@ class EvaluationConfig:
         )
 
     def resolve_output_json(self, dataset_format):
-        """The JSON path to write, or None for none."""
+        """The JSON path to write, or None for none.
+
+        Default: `evaluations/pck_<dataset>_<model>.json` under the working
+        directory, never inside a model's folder (an export replaces that
+        folder as a whole). `<model>` is a shipped model's name, or the
+        folder name of a `.keras` file (`saved_models/NAME/model.keras` →
+        NAME); two stages are joined by '+'.
+        """
         if self.output_json is not None:
             return self.output_json or None
-        last_model = self.model2 or self.model
-        return os.path.join(
-            os.path.dirname(os.path.abspath(last_model)), f"pck_{dataset_format}.json"
-        )
+        label = "+".join(_model_label(m) for m in (self.model, self.model2) if m)
+        return os.path.join("evaluations", f"pck_{dataset_format}_{label}.json")
+
+
+def _model_label(model):
+    if not isinstance(model, (str, os.PathLike)):
+        return getattr(model, "name", "model")
+    path = os.path.abspath(os.fspath(model))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    folder = os.path.basename(os.path.dirname(path))
+    label = folder if stem == "model" and folder else stem
+    return label if os.path.exists(path) else os.fspath(model)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -354,12 +370,7 @@ def run_evaluation(config, print_fn=print):
     dataset_format = detect_pair_format(pairs_csv) if config.dataset == "auto" else config.dataset
     pairs = read_keypoint_pairs(pairs_csv, config.dataset_root, format=dataset_format)
     policy, why = mixed_precision_lib.resolve_dtype_policy(config.mixed_precision)
-    model = model_loading.load_geomatch_model(config.model, mixed_precision=policy)
-    model2 = (
-        None
-        if config.model2 is None
-        else model_loading.load_geomatch_model(config.model2, mixed_precision=policy)
-    )
+    model, model2 = model_loading.load_stages(config.model, config.model2, mixed_precision=policy)
     print_fn(f"Pairs: {len(pairs)} from {pairs_csv} ({dataset_format})")
     print_fn(f"Computing in {policy} ({why})")
     print_fn(f"Model: {config.model} ({model_loading.describe_geomatch_model(model)})")

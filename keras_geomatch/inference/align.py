@@ -89,8 +89,10 @@ def align(model, source, target, model2=None):
     """Estimates the transformation between two images and warps the source.
 
     Args:
-        model: a geomatch model (`keras.Model`) or the path of its `.keras`
-            file.
+        model: a geomatch model (`keras.Model`), the path of its `.keras`
+            file, the name of a shipped model (`keras_geomatch.list_pretrained`;
+            'affine_tps_vgg16' gives two stages) or a `(first, second)` pair
+            of models.
         source: the source image A: a path, an array or a tensor of any
             size (see `images.load_image`: gray, RGBA, uint8 and float are
             converted).
@@ -106,8 +108,7 @@ def align(model, source, target, model2=None):
         >>> result = align("saved_models/affine/model.keras", "a.jpg", "b.jpg")
         >>> result.map_points([[10.0, 20.0]])  # where target pixel (10, 20) is in A
     """
-    model = _as_geomatch_model(model, "model")
-    model2 = None if model2 is None else _as_geomatch_model(model2, "model2")
+    model, model2 = model_loading.load_stages(model, model2)
     source = image_io.load_image(source, "source")
     target = image_io.load_image(target, "target")
 
@@ -135,15 +136,6 @@ def align(model, source, target, model2=None):
         theta2=theta2,
         geometric_model2=None if model2 is None else stages[1][0],
     )
-
-
-def _as_geomatch_model(model, name):
-    if isinstance(model, str) or hasattr(model, "__fspath__"):
-        return model_loading.load_geomatch_model(model)
-    try:
-        return model_loading.find_geomatch_model(model)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
 
 
 def _predict(model, source, target):

@@ -130,3 +130,49 @@ def _has_image_inputs(model):
     except (AttributeError, ValueError):  # a subclassed model that was never called
         return False
     return isinstance(inputs, dict) and {SOURCE_IMAGE, TARGET_IMAGE} <= set(inputs)
+
+
+def load_stages(model, model2=None, mixed_precision=None):
+    """The one or two stages a user names, as `(first, second or None)`.
+
+    Args:
+        model: a geomatch `keras.Model`, the path of a `.keras` file, the
+            name of a shipped model (`keras_geomatch.list_pretrained()`;
+            a two-stage name gives both stages), or a `(first, second)` pair
+            (what `load_pretrained` returns for two stages).
+        model2: optional second stage (model, path or one-stage name); not
+            with a two-stage `model`.
+        mixed_precision: as in `load_geomatch_model`, for every stage.
+
+    Raises:
+        ValueError: two second stages, or what loading raises.
+    """
+    from keras_geomatch import pretrained
+
+    def one(value, what):
+        if isinstance(value, str) and not os.path.exists(value) and pretrained.is_pretrained_name(value):
+            value = pretrained.load_pretrained(value)
+        if isinstance(value, (tuple, list)):
+            return tuple(one(v, what) for v in value)
+        if isinstance(value, (str, os.PathLike)):
+            return load_geomatch_model(value, mixed_precision=mixed_precision)
+        try:
+            value = find_geomatch_model(value)
+        except ValueError as error:
+            raise ValueError(f"{what}: {error}") from None
+        if mixed_precision is not None:
+            set_compute_dtype_policy(value, mixed_precision)
+        return value
+
+    first = one(model, "model")
+    second = None if model2 is None else one(model2, "model2")
+    if isinstance(first, tuple):
+        if len(first) != 2 or second is not None:
+            raise ValueError(
+                "Expected one or two stages in all. Received: a model of "
+                f"{len(first)} stages{' and a second stage' if second is not None else ''}"
+            )
+        first, second = first
+    if isinstance(second, tuple):
+        raise ValueError("Expected model2 to be one stage. Received: a two-stage model")
+    return first, second

@@ -127,3 +127,11 @@ def test_an_explicit_repeats_wins_over_the_full_default():
     plain = argparse.ArgumentParser()
     bench_common.add_common_arguments(plain, repeats=3)
     assert bench_common.repeats_of(plain.parse_args(["--full"])) == 3
+
+
+def test_feature_cache_prints_build_rate_disk_and_both_epochs():
+    out = run_script("feature_cache.py", "--pairs", "4")
+    assert re.search(rf"build: {NUMBER} pairs/s .* {NUMBER} KiB per pair on disk \(float16\)",
+                     out), out
+    match = re.search(rf"from the cache {NUMBER} s .* on the fly {NUMBER} s", out)
+    assert match, out

@@ -387,14 +387,19 @@ def test_run_evaluation_computes_under_the_policy_asked_for(fixture, saved_model
     assert json.loads((tmp_path / "r.json").read_text())["mixed_precision"] == policy
 
 
-def test_run_evaluation_finds_the_default_pairs_file_and_output(fixture, saved_models, tmp_path):
+def test_run_evaluation_finds_the_default_pairs_file_and_output(
+    fixture, saved_models, tmp_path, monkeypatch
+):
     model_path = tmp_path / "m" / "model.keras"
     os.makedirs(model_path.parent)
     os.link(saved_models / "affine.keras", model_path)
     config = EvaluationConfig(model=str(model_path), dataset_root=fixture.root, verbose=0)
     assert config.resolve_pairs_csv() == os.path.join(fixture.root, "test_pairs_pf.csv")
+    monkeypatch.chdir(tmp_path)
     run_evaluation(config, print_fn=lambda *_: None)
-    assert os.path.isfile(tmp_path / "m" / "pck_pf-willow.json")
+    # Not inside the model's folder, which an export replaces as a whole.
+    assert os.path.isfile(tmp_path / "evaluations" / "pck_pf-willow_m.json")
+    assert not os.path.exists(tmp_path / "m" / "pck_pf-willow.json")
 
     quiet = EvaluationConfig(
         model=str(model_path),

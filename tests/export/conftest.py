@@ -1,4 +1,12 @@
-"""Tiny exported models shared by the export tests (built and exported once)."""
+"""Tiny exported models shared by the export tests (built and exported once).
+
+With `KG_SERVING_MODELS=pretrained` in the environment the same tests run on
+the shipped pretrained models instead (VGG-16, 240×240; the two-stage export
+made by `trainers/export.py --model=affine_tps_vgg16`): the slow test
+`test_pretrained_serving.py` does that in a subprocess.
+"""
+
+import os
 
 import numpy as np
 import pytest
@@ -8,7 +16,8 @@ import keras_geomatch
 from keras_geomatch import export
 from keras_geomatch import geometry
 
-IMAGE_SIZE = (88, 88)
+PRETRAINED = os.environ.get("KG_SERVING_MODELS") == "pretrained"
+IMAGE_SIZE = (240, 240) if PRETRAINED else (88, 88)
 TRAINING_CONFIG = {"learning_rate": 1e-3, "batch_size": 16, "image_size": [88, 88]}
 
 
@@ -38,11 +47,15 @@ def random_images(rng, batch, height, width):
 
 @pytest.fixture(scope="session")
 def affine_model():
+    if PRETRAINED:
+        return keras_geomatch.load_pretrained("affine_vgg16")
     return near_identity_model("affine", seed=1)
 
 
 @pytest.fixture(scope="session")
 def tps_model():
+    if PRETRAINED:
+        return keras_geomatch.load_pretrained("tps_vgg16")
     return near_identity_model("tps", seed=2)
 
 
@@ -58,6 +71,11 @@ def single_export(tmp_path_factory, affine_model):
 def two_stage_export(tmp_path_factory, affine_model, tps_model):
     """export_dir of affine then TPS, version 7."""
     path = tmp_path_factory.mktemp("exports") / "affine_tps"
+    if PRETRAINED:  # by name, as a user exports it
+        from trainers import export as export_program
+
+        export_program.run("affine_tps_vgg16", str(path), version=7)
+        return path
     export.export_model(affine_model, path, version=7, second_stage_model=tps_model)
     return path
 

@@ -165,7 +165,7 @@ def test_every_flagfile_parses_to_a_valid_config(cli, tmp_path):
 
     paths = sorted(glob.glob(os.path.join(CONFIGS, "*.flags")))
     assert {os.path.basename(p) for p in paths} >= {
-        "quickstart.flags", "affine_vgg16.flags", "tps_vgg16.flags", "hom_vgg16.flags",
+        "quickstart.flags", "small_from_scratch.flags", "affine_vgg16.flags", "tps_vgg16.flags", "hom_vgg16.flags",
         "affine_resnet101.flags", "tps_resnet101.flags"}
     for path in paths:
         extra = []
