@@ -18,5 +18,7 @@ from keras_geomatch import models
 from keras_geomatch.losses import TransformedGridLoss
 from keras_geomatch.models import add_warped_image_output
 from keras_geomatch.models import build_geomatch_model
+from keras_geomatch.pretrained import list_pretrained
+from keras_geomatch.pretrained import load_pretrained
 
 __version__ = "0.1.0"
