@@ -1,12 +1,18 @@
 """Aligns a source image to a target image and draws the result.
 
-    python -m keras_geomatch.align SOURCE TARGET --model saved_models/NAME/model.keras \
-        [--model2 saved_models/NAME2/model.keras] --out result.png \
+    python -m keras_geomatch.align SOURCE TARGET [--out result.png] \
+        [--model saved_models/NAME/model.keras | --model affine_vgg16] \
+        [--model2 saved_models/NAME2/model.keras] \
         [--points points.csv] [--points_out transferred.csv]
+
+Without `--model`, the shipped two-stage model `affine_tps_vgg16` (affine,
+then TPS, on torchvision's ImageNet VGG-16; no download) aligns the pair.
+`--model` also takes a shipped model's name (`affine_vgg16`, `tps_vgg16`,
+`affine_tps_vgg16`).
 
 SOURCE and TARGET are image files of any size (grayscale and RGBA are
 converted to RGB). `--model2` adds a second stage (e.g. an affine model then
-a TPS model, SPEC §4). The figure (`--out`, PNG/JPEG/PDF/SVG by extension)
+a TPS model, as in the paper). The figure (`--out`, PNG/JPEG/PDF/SVG by extension)
 shows the source, the target, the source warped onto the target, blends
 before and after alignment and a checkerboard; it needs matplotlib
 (`pip install "keras-geomatch[plot]"`).
@@ -37,13 +43,20 @@ def _parser():
     )
     parser.add_argument("source", help="source image A (the one that gets warped)")
     parser.add_argument("target", help="target image B")
-    parser.add_argument("--model", required=True, help="a .keras geomatch model (first stage)")
+    parser.add_argument(
+        "--model",
+        default="affine_tps_vgg16",
+        help="a .keras geomatch model (first stage) or a shipped model's name: affine_vgg16, "
+        "tps_vgg16, affine_tps_vgg16 (two stages; the default)",
+    )
     parser.add_argument(
         "--model2",
         default=None,
         help="optional second-stage .keras model, applied after --model (e.g. TPS after affine)",
     )
-    parser.add_argument("--out", required=True, help="where to write the figure, e.g. result.png")
+    parser.add_argument(
+        "--out", default="alignment.png", help="where to write the figure (default alignment.png)"
+    )
     parser.add_argument(
         "--points",
         default=None,
@@ -108,6 +121,21 @@ def read_points_csv(path):
     return points
 
 
+def _pretrained_names():
+    # The registry is plain JSON: read without importing TensorFlow.
+    import json
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "registry.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return sorted(json.load(f))
+
+
+def _is_pretrained_name(value):
+    return value in _pretrained_names()
+
+
 def _check_matplotlib():
     try:
         import matplotlib  # noqa: F401
@@ -137,28 +165,27 @@ def run(args):
     for path, what in (
         (args.source, "source image"),
         (args.target, "target image"),
-        (args.model, "--model"),
-        (args.model2, "--model2"),
     ):
-        if path is not None and not os.path.exists(path):
+        if not os.path.exists(path):
             raise FileNotFoundError(f"{what} not found: {path}")
+    for path, what in ((args.model, "--model"), (args.model2, "--model2")):
+        if path is not None and not os.path.exists(path) and not _is_pretrained_name(path):
+            raise FileNotFoundError(
+                f"{what} not found: {path} (expected a .keras file or one of the shipped models "
+                f"{_pretrained_names()})"
+            )
 
     # Imported here so that --help and argument errors need no TensorFlow start-up.
     import numpy as np
 
     from keras_geomatch.inference import align
-    from keras_geomatch.inference import load_geomatch_model
     from keras_geomatch.inference import load_image
     from keras_geomatch.inference import save_alignment_figure
+    from keras_geomatch.inference.model_loading import load_stages
 
     source = load_image(args.source, "source image")
     target = load_image(args.target, "target image")
-    model = load_geomatch_model(args.model, mixed_precision=args.mixed_precision)
-    model2 = (
-        None
-        if args.model2 is None
-        else load_geomatch_model(args.model2, mixed_precision=args.mixed_precision)
-    )
+    model, model2 = load_stages(args.model, args.model2, mixed_precision=args.mixed_precision)
     result = align(model, source, target, model2=model2)
 
     directory = os.path.dirname(os.path.abspath(args.out))

@@ -1,4 +1,4 @@
-r"""PCK evaluation on PF-WILLOW or PF-PASCAL (SPEC §4).
+r"""PCK evaluation on PF-WILLOW or PF-PASCAL, as in the paper (Rocco et al. 2017).
 
 One model:
 
@@ -83,10 +83,10 @@ def define_flags(flag_values=flags.FLAGS):
         flag_values=flag_values,
     )
     flags.DEFINE_bool(
-        "no_cache",
-        False,
-        "Recompute every image's features for every pair instead of once per image "
-        "(same numbers, slower; for checking).",
+        "cache_features",
+        True,
+        "Compute each image's features once for all its pairs; --nocache_features "
+        "recomputes them for every pair (same numbers, slower; for checking).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
@@ -119,7 +119,7 @@ def config_from_flags(flag_values=flags.FLAGS):
         alphas=alphas,
         batch_size=flag_values.batch_size,
         output_json=flag_values.output_json,
-        use_feature_cache=not flag_values.no_cache,
+        use_feature_cache=flag_values.cache_features,
         mixed_precision=flag_values.mixed_precision,
     )
 

@@ -9,7 +9,7 @@ A shipped pretrained model, by name (two stages for affine_tps_vgg16):
 
     python trainers/export.py --model=affine_tps_vgg16 --export_dir=exports/affine_tps_vgg16
 
-Two stages (affine, then TPS on the affine-warped source; SPEC §4):
+Two stages (affine, then TPS on the affine-warped source, as in the paper):
 
     python trainers/export.py --model=workdirs/affine/model.keras \
         --model2=workdirs/tps/model.keras --export_dir=exports/affine_tps --version=2

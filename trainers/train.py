@@ -170,7 +170,10 @@ def main(argv):
 
     from keras_geomatch import training
 
-    result = training.train(config)
+    try:
+        result = training.train(config)
+    except (ValueError, FileNotFoundError) as error:  # bad settings or files: no traceback
+        sys.exit(f"train.py: error: {error}")
     print(f"Done: workdir {result['config'].workdir}, export {result['export_dir']}", flush=True)
 
 

@@ -191,7 +191,21 @@ def build_backbone(name, image_size=(240, 240), weights="imagenet"):
             "Expected weights='imagenet', None or a path to a weights file. "
             f"Received: weights={weights!r}"
         )
-    inputs, outputs = backbone.build(input_shape, keras_weights)
+    try:
+        inputs, outputs = backbone.build(input_shape, keras_weights)
+    except Exception as error:  # Keras raises a bare Exception for a failed download
+        if keras_weights != "imagenet":
+            raise
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        shipped = (
+            " or weights='torchvision' (torchvision's ImageNet weights, shipped with the "
+            "package, no download)" if shipped_weights(name, "torchvision") else ""
+        )
+        raise ValueError(
+            f"Could not get Keras's ImageNet weights for backbone {name!r} (offline?): "
+            f"{reason}. Expected weights='imagenet' to download; use weights=FILE (a local "
+            f"HDF5 weights file){shipped}."
+        ) from None
     model = keras.Model(inputs, outputs, name="feature_extraction")
     if keras_weights is None and weights is not None:
         load_weights_by_layer_name(model, os.fspath(weights))

@@ -241,7 +241,11 @@ def build_model(config, random_init=False):
 def _prepare_workdir(config):
     os.makedirs(config.workdir, exist_ok=True)
     path = os.path.join(config.workdir, CONFIG_FILE)
-    if os.path.exists(path):
+    if os.path.exists(path) and not TrainingBackup(os.path.join(config.workdir, BACKUP_DIR)).list():
+        # A run that stopped before its first backup (a failed download, a
+        # typo) computed nothing to keep: a retry may change any setting.
+        logger.info("Replacing the config of a run that never trained in %s.", config.workdir)
+    elif os.path.exists(path):
         previous = TrainConfig.load(path)
         _check_resumable_policy(previous.mixed_precision, config.mixed_precision, config.workdir)
         differences = {

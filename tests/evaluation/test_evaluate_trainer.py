@@ -49,7 +49,7 @@ def test_defaults():
         ("--alpha=0.05,0.1,0.15", "alphas", (0.05, 0.1, 0.15)),
         ("--batch_size=3", "batch_size", 3),
         ("--output_json=r.json", "output_json", "r.json"),
-        ("--no_cache", "use_feature_cache", False),
+        ("--nocache_features", "use_feature_cache", False),
         ("--mixed_precision=float32", "mixed_precision", "float32"),
     ],
 )

@@ -68,3 +68,33 @@ def test_workdir_argument_overrides_the_config(tmp_path):
     assert os.path.isfile(tmp_path / "elsewhere" / "metrics.json")
     assert result["export_dir"] is None
 
+
+
+def _offline(monkeypatch):
+    def fail(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x_notop.h5: None")
+
+    monkeypatch.setattr(keras.applications, "VGG16", fail)
+
+
+def test_offline_imagenet_weights_name_the_alternatives(monkeypatch):
+    from keras_geomatch.models import build_backbone
+
+    _offline(monkeypatch)
+    with pytest.raises(ValueError) as error:
+        build_backbone("vgg16", (176, 176), weights="imagenet")
+    message = str(error.value)
+    assert "\n" not in message and "URL fetch failure" in message
+    assert "weights=FILE" in message and "weights='torchvision'" in message
+
+
+def test_a_run_that_failed_before_training_does_not_block_a_retry(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    failing = tiny_config(tmp_path, backbone="vgg16", weights="imagenet", train_backbone=False,
+                          image_size=(176, 176))
+    with pytest.raises(ValueError, match="offline"):
+        train(failing)
+    assert os.path.isfile(tmp_path / "work" / "config.json")
+    # Other settings in the same workdir: nothing was trained, so no refusal.
+    result = train(tiny_config(tmp_path, export_at_end=False, export_dir=""))
+    assert result["metrics"]["global_step"] == 2
