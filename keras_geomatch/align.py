@@ -208,6 +208,14 @@ def run(args):
     print(f"Wrote {args.out}")
 
 
+def _is_input_error(error):
+    if isinstance(error, (FileNotFoundError, ValueError, ImportError, OSError)):
+        return True
+    # Points that map outside float32 (tf, imported only once a model is used).
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(error, tf.errors.InvalidArgumentError)
+
+
 def main(argv=None):
     """Entry point; returns the process exit status."""
     args = _parser().parse_args(argv)
@@ -215,8 +223,11 @@ def main(argv=None):
         run(args)
     # Input problems are the user's to fix: one line, no traceback. Anything
     # else is a bug and keeps its traceback.
-    except (FileNotFoundError, ValueError, ImportError, OSError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    except Exception as error:
+        if not _is_input_error(error):
+            raise
+        message = getattr(error, "message", None) or str(error)
+        message = message.strip().splitlines()[0] if message.strip() else repr(error)
         print(f"error: {message}", file=sys.stderr)
         return USAGE_ERROR
     return 0
