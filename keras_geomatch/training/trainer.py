@@ -47,6 +47,7 @@ import keras
 from keras_geomatch import export
 from keras_geomatch.inference.split_model import split_head
 from keras_geomatch.losses import TransformedGridLoss
+from keras_geomatch.models import backbones
 from keras_geomatch.models import build_geomatch_model
 from keras_geomatch.models import mixed_precision
 from keras_geomatch.training import atomic_files
@@ -233,7 +234,13 @@ def build_model(config, random_init=False):
         weights=None if random_init else config.weights_argument,
         image_size=config.image_size,
         train_backbone=config.train_backbone,
-        preprocessing=None if config.preprocessing == "auto" else config.preprocessing,
+        # Resolved from the config's weights, not the (maybe random) ones
+        # loaded here: a copy must normalise as the trained model does.
+        preprocessing=(
+            backbones.default_preprocessing(config.backbone, config.weights)
+            if config.preprocessing == "auto"
+            else config.preprocessing
+        ),
         name=f"geomatch_{config.model_name}".replace("-", "_").replace(".", "_"),
     )
 

@@ -98,3 +98,14 @@ def test_a_run_that_failed_before_training_does_not_block_a_retry(tmp_path, monk
     # Other settings in the same workdir: nothing was trained, so no refusal.
     result = train(tiny_config(tmp_path, export_at_end=False, export_dir=""))
     assert result["metrics"]["global_step"] == 2
+
+
+@pytest.mark.parametrize("weights, mode", [("torchvision", "torch"), ("imagenet", "caffe")])
+def test_copies_of_the_model_normalise_as_its_weights_expect(tmp_path, weights, mode):
+    # The export and a resumed run build the model with random weights first:
+    # the normalisation must still be the one of the configured weights.
+    from keras_geomatch.training.trainer import build_model
+
+    config = tiny_config(tmp_path, backbone="vgg16", weights=weights, train_backbone=False,
+                         image_size=(176, 176))
+    assert build_model(config, random_init=True).get_layer("preprocess").mode == mode
