@@ -53,7 +53,7 @@ def check_pair():
 
     source = getattr(skimage.data, CHECK_IMAGE)().astype(np.float32)
     target = warp_images(source[None], [("affine", np.float32(CHECK_THETA))], source.shape[:2])[0]
-    return source, np.asarray(target, np.float32)
+    return source, np.clip(np.asarray(target, np.float32), 0.0, 255.0)
 
 
 def _run_summary(workdir):

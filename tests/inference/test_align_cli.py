@@ -175,9 +175,16 @@ def test_missing_matplotlib_is_a_clear_error(files, tmp_path, capsys, monkeypatc
 
 def test_missing_argument_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["a.png", "b.png", "--out", "r.png"])
+        cli.main(["a.png"])
     assert exit_info.value.code == 2
-    assert "--model" in capsys.readouterr().err
+    assert "target" in capsys.readouterr().err
+
+
+def test_an_unknown_model_name_is_a_one_line_error(files, capsys):
+    status = cli.main([str(files / "a.png"), str(files / "b.jpg"), "--model", "affine_vgg61"])
+    stderr = capsys.readouterr().err
+    assert status == 2 and stderr.count("\n") == 1
+    assert "--model not found: affine_vgg61" in stderr and "affine_tps_vgg16" in stderr
 
 
 def test_as_a_program_a_bad_file_exits_2_without_traceback(files, tmp_path):
@@ -203,3 +210,13 @@ def test_as_a_program_a_bad_file_exits_2_without_traceback(files, tmp_path):
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert "error: Cannot read the source image" in completed.stderr
+
+
+def test_points_that_map_beyond_float32_are_a_one_line_error(files, tmp_path, capsys):
+    points = tmp_path / "huge.csv"
+    points.write_text("x,y\n3e38,1\n")
+    status = cli.main([str(files / "a.png"), str(files / "b.jpg"), "--model",
+                       str(files / "affine.keras"), "--out", str(tmp_path / "r.png"),
+                       "--points", str(points)])
+    stderr = capsys.readouterr().err
+    assert status == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1
