@@ -441,3 +441,14 @@ def test_a_trained_like_model_evaluates_under_bf16_close_to_float32(fixture, tmp
     assert not np.array_equal(float32.thetas, bf16.thetas)
     np.testing.assert_allclose(bf16.thetas, float32.thetas, atol=2e-2)
     np.testing.assert_allclose(bf16.pck.dataset_pck(), float32.pck.dataset_pck(), atol=0.05)
+
+
+def test_a_shipped_model_is_evaluated_by_name(fixture, tmp_path, monkeypatch):
+    config = EvaluationConfig(model="affine_tps_vgg16", dataset_root=fixture.root, verbose=0,
+                              mixed_precision="float32")
+    assert config.resolve_output_json("pf-willow") == os.path.join(
+        "evaluations", "pck_pf-willow_affine_tps_vgg16.json")
+    monkeypatch.chdir(tmp_path)
+    result = run_evaluation(config, print_fn=lambda *_: None)
+    assert result.method == "affine+tps" and result.thetas2.shape[1] == 18
+    assert os.path.isfile(tmp_path / "evaluations" / "pck_pf-willow_affine_tps_vgg16.json")
