@@ -18,7 +18,7 @@ from keras_geomatch import geometry
 
 PRETRAINED = os.environ.get("KG_SERVING_MODELS") == "pretrained"
 IMAGE_SIZE = (240, 240) if PRETRAINED else (88, 88)
-TRAINING_CONFIG = {"learning_rate": 1e-3, "batch_size": 16, "image_size": [88, 88]}
+TRAINING_CONFIG = {"learning_rate": 1e-3, "batch_size": 16, "image_size": list(IMAGE_SIZE)}
 
 
 def near_identity_model(geometric_model, seed):
