@@ -18,6 +18,7 @@ sampler for the source and target of the whole batch.
 
 import logging
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -229,7 +230,9 @@ def make_pair_dataset(
 
 
 def _file_loader(files, size):
-    paths = tf.constant(files)
+    # Bytes, not str: a file name that is not valid UTF-8 (os.listdir gives
+    # it with surrogate escapes) cannot become a tf.string from str.
+    paths = tf.constant([os.fsencode(f) for f in files])
 
     def load(index):
         return load_resized_image(tf.gather(paths, index), size)
@@ -237,15 +240,23 @@ def _file_loader(files, size):
     return load
 
 
+def _plain_reason(message):
+    """TensorFlow's error text without its internals ('{{function_node ...}}', op names)."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    first = re.sub(r"\{\{[^}]*\}\}", "", first)
+    first = re.sub(r"\[Op:[^\]]*\]", "", first)
+    return first.strip(" .") or "unknown error"
+
+
 def _cached_loader(files, size, skipped):
     """Decodes every file now; returns a loader indexing the in-memory stack."""
     images, usable = [], []
     for path in files:
         try:
-            images.append(load_resized_image(tf.constant(path), size).numpy())
+            images.append(load_resized_image(tf.constant(os.fsencode(path)), size).numpy())
             usable.append(path)
         except tf.errors.OpError as error:
-            reason = f"TensorFlow could not decode it: {error.message.splitlines()[0]}"
+            reason = f"TensorFlow could not decode it: {_plain_reason(error.message)}"
             skipped.add(path, reason)
             logger.warning("Skipping image %s: %s", path, reason)
     if not images:

@@ -281,3 +281,40 @@ def test_file_checks_are_remembered_until_the_file_changes(tmp_path, monkeypatch
         f.write(b"garbage now")
     usable, skipped = data.check_image_files([good])
     assert usable == [] and skipped.paths == [good] and checked == [good, good]
+
+
+@pytest.mark.parametrize("cache_decoded", [True, False])
+def test_a_file_name_that_is_not_utf8_is_used(tmp_path, cache_decoded):
+    import os
+
+    folder = os.fsencode(str(tmp_path))
+    odd = os.path.join(folder, b"caf\xe9-\xff.png")  # Latin-1 bytes: not valid UTF-8
+    with open(odd, "wb") as f:
+        from PIL import Image
+
+        Image.fromarray(np.uint8(smooth_rgb(40, 50, seed=5))).save(f, format="PNG")
+    write_image(str(tmp_path / "plain.png"), smooth_rgb(40, 50, seed=6))
+    files = data.list_image_files(str(tmp_path))
+    assert len(files) == 2  # the odd name comes back with surrogate escapes
+    dataset = _dataset(files, _config(), batch_size=2, cache_decoded=cache_decoded,
+                       training=False)
+    batches = list(dataset)
+    assert len(batches) == 1 and batches[0][0]["source_image"].shape[0] == 2
+
+
+def test_a_png_tensorflow_cannot_decode_is_skipped_with_a_plain_reason(tmp_path):
+    good = write_image(str(tmp_path / "good.png"), smooth_rgb(40, 50, seed=7))
+    whole = open(write_image(str(tmp_path / "x.png"), smooth_rgb(40, 50, seed=8)), "rb").read()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole[:-12])  # no IEND chunk: Pillow loads it, TensorFlow refuses
+    from keras_geomatch.data import image_check
+
+    skipped = image_check.SkippedImages()
+    dataset = _dataset([good, str(cut)], _config(), batch_size=1, cache_decoded=True,
+                       training=False, skipped=skipped)
+    assert len(_take(dataset, 1)) == 1
+    reasons = dict(skipped.items)
+    if str(cut) in reasons:  # skipped by the pre-check or by TensorFlow: either way counted
+        assert "{{" not in reasons[str(cut)] and "function_node" not in reasons[str(cut)]
+    else:
+        pytest.fail(f"the cut PNG was neither used nor skipped: {skipped.items}")
