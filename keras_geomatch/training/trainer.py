@@ -19,7 +19,9 @@ A run, step by step:
    checkpoint by validation loss in `workdir/checkpoints`, backups every
    `backup_every_steps` and at every epoch end), or `custom_loop` for
    multi-worker runs. A mid-epoch restart first finishes the interrupted
-   epoch (a `fit` call of its remaining steps);
+   epoch (a `fit` call of its remaining steps). With `feature_cache`, the
+   pairs' correlation maps are stored first (`pair_feature_cache`, resumable)
+   and only the regression is fitted, in float32, on them;
 6. load the best checkpoint (if there was validation), measure the
    synthetic PCK of the model and of the identity on the validation pairs
    (`synthetic_pck`), write `workdir/metrics.json`, and export with
