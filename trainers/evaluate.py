@@ -138,5 +138,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    import absl_help
+
     define_flags()
-    app.run(main)
+    absl_help.run(main)

@@ -124,4 +124,6 @@ def main(argv, holders):
 
 
 if __name__ == "__main__":
-    app.run(functools.partial(main, holders=define_flags()))
+    import absl_help
+
+    absl_help.run(functools.partial(main, holders=define_flags()))
