@@ -34,6 +34,9 @@ import os
 import sys
 
 USAGE_ERROR = 2
+# The shipped two-stage model (keras_geomatch.pretrained.DEFAULT_TWO_STAGE),
+# written out so that --help needs nothing of the package.
+DEFAULT_TWO_STAGE = "affine_tps_vgg16"
 
 
 def _parser():
@@ -45,7 +48,7 @@ def _parser():
     parser.add_argument("target", help="target image B")
     parser.add_argument(
         "--model",
-        default="affine_tps_vgg16",
+        default=DEFAULT_TWO_STAGE,
         help="a .keras geomatch model (first stage) or a shipped model's name: affine_vgg16, "
         "tps_vgg16, affine_tps_vgg16 (two stages; the default)",
     )
@@ -122,18 +125,9 @@ def read_points_csv(path):
 
 
 def _pretrained_names():
-    # The registry is plain JSON: read without importing TensorFlow.
-    import json
+    from keras_geomatch import pretrained
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "registry.json")
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return sorted(json.load(f))
-
-
-def _is_pretrained_name(value):
-    return value in _pretrained_names()
+    return sorted(pretrained.list_pretrained())
 
 
 def _check_matplotlib():
@@ -169,7 +163,7 @@ def run(args):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{what} not found: {path}")
     for path, what in ((args.model, "--model"), (args.model2, "--model2")):
-        if path is not None and not os.path.exists(path) and not _is_pretrained_name(path):
+        if path is not None and not os.path.exists(path) and path not in _pretrained_names():
             raise FileNotFoundError(
                 f"{what} not found: {path} (expected a .keras file or one of the shipped models "
                 f"{_pretrained_names()})"

@@ -102,7 +102,6 @@ def _synthetic_pck(stages_list, dataset, gt_model, limit):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import keras
     import numpy as np
 
     import keras_geomatch  # noqa: F401
@@ -196,7 +195,6 @@ def main(argv):
             entries[name]["validation"][f"{kind}_pairs"] = figures
     with open(pm.REGISTRY_FILE, "w", encoding="utf-8") as f:
         json.dump(entries, f, indent=2)
-    keras.utils.clear_session()
     print(f"Published {sorted(entries)} in {time.time() - started:.0f} s")
 
 

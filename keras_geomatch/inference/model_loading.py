@@ -150,7 +150,8 @@ def load_stages(model, model2=None, mixed_precision=None):
     from keras_geomatch import pretrained
 
     def one(value, what):
-        if isinstance(value, str) and not os.path.exists(value) and pretrained.is_pretrained_name(value):
+        named = isinstance(value, str) and not os.path.exists(value)
+        if named and pretrained.is_pretrained_name(value):
             value = pretrained.load_pretrained(value)
         if isinstance(value, (tuple, list)):
             return tuple(one(v, what) for v in value)

@@ -48,6 +48,7 @@ from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
 from keras_geomatch.training import atomic_files
 from keras_geomatch.training import run_datasets
+from keras_geomatch.training.train_config import describe_differences
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +126,7 @@ class PairFeatureCache:
                 if stored.get(name) != key.get(name)
             }
             if differences:
-                listed = "\n  ".join(
-                    f"{name}: {old!r} in the cache, {new!r} now"
-                    for name, (old, new) in differences.items()
-                )
+                listed = describe_differences(differences, "cache")
                 raise ValueError(
                     f"The feature cache {self.directory!r} was built for other settings; it is "
                     "not used. Give another --feature_cache folder, or delete this one to "

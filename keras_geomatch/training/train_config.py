@@ -468,6 +468,13 @@ class TrainConfig:
             return cls.from_json(f.read())
 
 
+def describe_differences(differences, where):
+    """`{name: (old, new)}` as lines "name: old in the <where>, new now"."""
+    return "\n  ".join(
+        f"{name}: {old!r} in the {where}, {new!r} now" for name, (old, new) in differences.items()
+    )
+
+
 def _check_folders(workdir, export_dir):
     """The export replaces export_dir as a whole: it must not hold the workdir."""
     if not export_dir:

@@ -63,6 +63,7 @@ from keras_geomatch.training.synthetic_pck import evaluate_synthetic_pck
 from keras_geomatch.training.tensorboard_scalars import TensorBoardScalars
 from keras_geomatch.training.train_config import RESUMABLE_CHANGES
 from keras_geomatch.training.train_config import TrainConfig
+from keras_geomatch.training.train_config import describe_differences
 from keras_geomatch.training.training_backup import BackupCallback
 from keras_geomatch.training.training_backup import TrainingBackup
 from keras_geomatch.training.training_backup import read_step_counter
@@ -263,10 +264,7 @@ def _prepare_workdir(config):
             if name not in RESUMABLE_CHANGES
         }
         if differences:
-            listed = "\n  ".join(
-                f"{name}: {old!r} in the workdir, {new!r} now"
-                for name, (old, new) in differences.items()
-            )
+            listed = describe_differences(differences, "workdir")
             raise ValueError(
                 f"The workdir {config.workdir!r} holds a different run. Use a new workdir, "
                 f"or the same flags to resume it. Differences:\n  {listed}"

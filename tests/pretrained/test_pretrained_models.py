@@ -113,3 +113,10 @@ def test_align_uses_the_two_stage_model_without_model(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "affine θ" in completed.stdout and "tps θ2" in completed.stdout
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+def test_the_align_programs_default_is_the_shipped_two_stage_model():
+    from keras_geomatch import align as align_program
+
+    assert align_program.DEFAULT_TWO_STAGE == kg.pretrained.DEFAULT_TWO_STAGE
+    assert len(kg.list_pretrained()[align_program.DEFAULT_TWO_STAGE]["stages"]) == 2
