@@ -27,7 +27,24 @@ if [[ "${1:-}" == "--full" ]]; then
   FULL="--full"
   shift
 fi
-LOGDIR="${1:-logs/$(date +%Y%m%d-%H%M%S)}"
+# One log folder per machine (the latest run replaces the previous one):
+# the CPU vendor and its widest bf16/vector extension name it.
+machine_name() {
+  local flags vendor
+  flags="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)"
+  case "$(grep -m1 '^vendor_id' /proc/cpuinfo 2>/dev/null)" in
+    *AMD*) vendor=amd ;;
+    *Intel*) vendor=intel ;;
+    *) vendor=cpu ;;
+  esac
+  case "$flags" in
+    *amx_bf16*) echo "${vendor}-amx" ;;
+    *avx512_bf16*) echo "${vendor}-avx512bf16" ;;
+    *avx2*) echo "${vendor}-avx2" ;;
+    *) echo "${vendor}" ;;
+  esac
+}
+LOGDIR="${1:-logs/$(machine_name)}"
 if [[ -z "${PYTHON:-}" ]]; then
   for candidate in ../.venv/bin/python /work/venv/bin/python python3; do
     if command -v "$candidate" > /dev/null; then PYTHON="$candidate"; break; fi

@@ -33,3 +33,48 @@ run evaluation_cache $P evaluation_cache.py --full
 # one run without the cache is 1800 VGG-16 passes (over 10 min here).
 run evaluation_cache_vgg16 $P evaluation_cache.py --full --setting full-size --repeats 1
 echo "logs in benchmarks/$L"
+
+# --- later the same day (zen3-20261201b) ---
+#!/usr/bin/env bash
+# Runs of 2026-12-01 (second session) on the 2-core AMD EPYC Zen 3 VM, oneDNN on.
+# Run from benchmarks/. OLD is a checkout of the code before the reduced JPEG
+# decode (git worktree add /tmp/ab_old 35367d7~1) with the new
+# pipeline_throughput.py copied in, so both versions take the same options.
+set -uo pipefail
+P="${PYTHON:-../.venv/bin/python}"
+L=logs/zen3-20261201b
+OLD=/tmp/ab_old
+export TF_CPP_MIN_LOG_LEVEL=2
+$P inference_throughput.py --full --setting full-size --batch-sizes 16 1 --policies float32 \
+  --peak-here 4096 --repeats 7 > $L/inference_alternating.txt 2>&1
+for round in 1 2; do for tree in $OLD ..; do for size in 4032x3024 1920x1080; do
+  echo "== $tree $size round $round"
+  $P $tree/benchmarks/pipeline_throughput.py --source voc-like --jpeg-size $size --num-images 24 \
+    --cache no --models affine --windows 3 --window-batches 4 --warmup-batches 2 2>&1 | grep pairs/s
+done; done; done > $L/pipeline_big_jpeg_ab.txt
+for round in 1 2; do for tree in $OLD ..; do
+  echo "== $tree 500x375 round $round"
+  $P $tree/benchmarks/pipeline_throughput.py --source voc-like --cache no --models affine \
+    --num-images 100 2>&1 | grep pairs/s
+done; done > $L/pipeline_voc_ab.txt
+$P pipeline_throughput.py --setting quickstart > $L/pipeline_throughput_quickstart.txt 2>&1
+ evaluation_cache.py --full --setting full-size --repeats 1 --repeats-no-cache 1 > $L/evaluation_cache_vgg16.txt 2>&1
+
+# --- later the same day (zen3-20261201c) ---
+#!/bin/bash
+# The synthetic-pair pipeline before (3179635, checked out in /tmp/old) and
+# after (47b28fe) the warp changes, alternated twice on the same machine.
+# Run from the repository root; PYTHON is the checkout's venv.
+PYTHON=${PYTHON:-.venv/bin/python}
+OUT=benchmarks/logs/zen3-20261201c
+for round in 1 2; do
+  for tree in /tmp/old .; do
+    label=$([ "$tree" = . ] && echo new || echo old)
+    {
+      echo "### round $round, $label code ($tree)"
+      $PYTHON $tree/benchmarks/pipeline_throughput.py --source voc-like --cache yes --num-images 40
+      $PYTHON $tree/benchmarks/pipeline_throughput.py --source voc-like --cache no --num-images 100
+      $PYTHON $tree/benchmarks/pipeline_throughput.py --setting quickstart
+    } 2>&1 | grep -v -E "^(WARNING|I0000|E0000|W0000)|cpu_feature_guard|rebuild TensorFlow" >> $OUT/pipeline_ab.txt
+  done
+done
