@@ -10,9 +10,9 @@ class PairSplit(keras.layers.Layer):
 
     The geomatch model runs its backbone once on source and target images
     concatenated along the batch axis (one batch of 2·B instead of two of B:
-    the same features, and on CPU a batch of 2 runs VGG-16 about 1.5× faster
-    per image than two batches of 1); this layer hands the features of the
-    sources and of the targets back to the matching layers.
+    the same features, faster on CPU, see benchmarks/RESULTS.md); this layer
+    hands the features of the sources and of the targets back to the
+    matching layers.
 
     Computed in float32 whatever the dtype policy (pass `dtype` to
     override), like the feature L2 norm before it and the correlation
