@@ -6,7 +6,10 @@ For every pair (A = source, B = target, with index-aligned keypoints):
    a corner-aligned bilinear resize, as the reference does).
 2. One model: θ = m(A, B). Two stages (e.g. affine then TPS):
    θ1 = m1(A, B); A1 = A (resized to m2's input size) warped by θ1;
-   θ2 = m2(A1, B) — as `inference.align` and the exported serving graph do.
+   θ2 = m2(A1, B) — the alignment chain of `inference.chain`, which
+   `inference.align` and the exported serving graph run; here each model
+   runs as its two halves, so that features can be cached (below), with
+   the chain's warp (`chain.warp_resized`) and point map.
 3. B's keypoints are normalised with B's original size, mapped by θ (two
    stages: T_θ1(T_θ2(p))), un-normalised with A's original size, and
    compared with A's keypoints: PCK@α with L = the longer side of the
@@ -35,6 +38,7 @@ from keras_geomatch.evaluation.keypoint_pairs import PAIR_FORMATS
 from keras_geomatch.evaluation.keypoint_pairs import detect_pair_format
 from keras_geomatch.evaluation.keypoint_pairs import read_keypoint_pairs
 from keras_geomatch.evaluation.pck import PckAccumulator
+from keras_geomatch.inference import chain
 from keras_geomatch.inference import images as image_io
 from keras_geomatch.inference import model_loading
 from keras_geomatch.inference import point_transfer
@@ -310,7 +314,7 @@ def evaluate_keypoint_pairs(
 
     model_pck = PckAccumulator(alphas)
     identity_pck = PckAccumulator(alphas)
-    thetas, thetas2 = [], []
+    batch_stages = []  # the stages of each batch
     progress = keras.utils.Progbar(len(pairs), unit_name="pair") if verbose else None
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start : start + batch_size]
@@ -321,25 +325,22 @@ def evaluate_keypoint_pairs(
         theta = split1.regress(
             np.stack([r.features for r in records_a]), np.stack([r.features for r in records_b])
         )
-        stages = [[(split1.geometric_model, t)] for t in theta]
-        thetas.append(theta)
+        # The chain's stages for the batch: [(geometric_model, θ (batch, P)), ...].
+        stages = [(split1.geometric_model, theta)]
         if split2 is not None:
-            warped = warp.warp_images(
-                np.stack([r.network_image2 for r in records_a]),
-                [(split1.geometric_model, theta)],
-                split2.image_size,
-            )
-            features_a1 = _extract(split2, warped, batch_size, backbone_images)
+            # A1 = A (resized to the second model's size) sampled on θ1's grid there.
+            warped = chain.warp_resized(np.stack([r.network_image2 for r in records_a]), stages)
+            features_a1 = _extract(split2, warped.numpy(), batch_size, backbone_images)
             theta2 = split2.regress(features_a1, np.stack([r.features2 for r in records_b]))
-            for pair_stages, t in zip(stages, theta2):
-                pair_stages.append((split2.geometric_model, t))
-            thetas2.append(theta2)
-        for pair, record_a, record_b, pair_stages in zip(batch, records_a, records_b, stages):
+            stages.append((split2.geometric_model, theta2))
+        for index, (pair, record_a, record_b) in enumerate(zip(batch, records_a, records_b)):
+            pair_stages = [(name, thetas[index]) for name, thetas in stages]
             for accumulator, used_stages in ((model_pck, pair_stages), (identity_pck, [])):
                 predicted = point_transfer.transfer_points(
                     pair.target_points, used_stages, record_b.size, record_a.size
                 )
                 accumulator.add(predicted, pair.source_points, pair.category)
+        batch_stages.append(stages)
         if progress is not None:
             progress.add(len(batch))
 
@@ -348,8 +349,10 @@ def evaluate_keypoint_pairs(
         pck=model_pck,
         identity_pck=identity_pck,
         pairs=pairs,
-        thetas=np.concatenate(thetas),
-        thetas2=np.concatenate(thetas2) if split2 is not None else None,
+        thetas=np.concatenate([stages[0][1] for stages in batch_stages]),
+        thetas2=(
+            np.concatenate([stages[1][1] for stages in batch_stages]) if split2 is not None else None
+        ),
         num_distinct_images=len(set(sources + targets)),
         num_backbone_images=sum(backbone_images.values()),
         use_feature_cache=bool(use_feature_cache),

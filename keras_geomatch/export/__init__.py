@@ -19,5 +19,4 @@ from keras_geomatch.export.saved_model import write_saved_model
 from keras_geomatch.export.serving_signatures import MAP_POINTS
 from keras_geomatch.export.serving_signatures import SERVING_DEFAULT
 from keras_geomatch.export.serving_signatures import Stage
-from keras_geomatch.export.serving_signatures import estimate_thetas
 from keras_geomatch.export.serving_signatures import make_stage

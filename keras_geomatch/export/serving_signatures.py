@@ -25,19 +25,17 @@ target's pixels are normalised with the target's size, mapped, and
 unnormalised with the source's size (SPEC §4).
 
 Several stages (SPEC §4): θ1 = m1(A, B); A1 = warp(A, θ1) at m2's input size;
-θ2 = m2(A1, B); a target point p maps to T_θ1(T_θ2(p)).
+θ2 = m2(A1, B); a target point p maps to T_θ1(T_θ2(p)). The signatures trace
+the `AlignmentChain` of `keras_geomatch.inference.chain`, the code that
+`inference.align` runs eagerly.
 """
 
-import dataclasses
-from typing import Tuple
-
-import keras
 import tensorflow as tf
 
 from keras_geomatch import geometry
 from keras_geomatch import models
 from keras_geomatch.export import input_checks
-from keras_geomatch.geometry import resize_images
+from keras_geomatch.inference import chain
 
 SOURCE_IMAGE = models.SOURCE_IMAGE
 TARGET_IMAGE = models.TARGET_IMAGE
@@ -51,43 +49,18 @@ IMAGE_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8)
 POINTS_SPEC = tf.TensorSpec([None, None, 2], tf.float32)
 
 
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """One model of an alignment chain."""
-
-    model: keras.Model
-    geometric_model: str
-    image_size: Tuple[int, int]
+# One model of the chain (model, geometric_model, image_size): the chain's class.
+Stage = chain.StageModel
 
 
 def make_stage(model):
-    """A `Stage` from a model of `build_geomatch_model` (or a loaded one).
+    """The chain's `StageModel` of a model of `build_geomatch_model` (or a loaded one).
 
     Raises:
         ValueError: the model does not take `source_image` and `target_image`
             of a known size, or its θ size matches no geometric model.
     """
-    inputs = model.input
-    if not isinstance(inputs, dict) or set(inputs) != {SOURCE_IMAGE, TARGET_IMAGE}:
-        raise ValueError(
-            f"Expected a model with the inputs {{{SOURCE_IMAGE!r}, {TARGET_IMAGE!r}}} "
-            f"(from build_geomatch_model). Received: model {model.name!r} with inputs "
-            f"{sorted(inputs) if isinstance(inputs, dict) else inputs}"
-        )
-    output = model.output
-    if isinstance(output, (dict, list, tuple)) or len(output.shape) != 2:
-        raise ValueError(
-            "Expected a model whose only output is θ (batch, P), as built by "
-            f"build_geomatch_model. Received: model {model.name!r} with output "
-            f"{output if isinstance(output, (dict, list, tuple)) else output.shape}"
-        )
-    image_size = tuple(inputs[SOURCE_IMAGE].shape[1:3])
-    if None in image_size or tuple(inputs[TARGET_IMAGE].shape[1:3]) != image_size:
-        raise ValueError(
-            "Expected source and target inputs of the same, known size. Received: "
-            f"source {inputs[SOURCE_IMAGE].shape}, target {inputs[TARGET_IMAGE].shape}"
-        )
-    return Stage(model, models.geometric_model_of(model), tuple(int(s) for s in image_size))
+    return chain.StageModel.from_model(model)
 
 
 def theta_output_names(num_stages):
@@ -95,41 +68,6 @@ def theta_output_names(num_stages):
     if num_stages == 1:
         return ["theta"]
     return [f"theta_stage{i}" for i in range(1, num_stages + 1)]
-
-
-def composed_grid(stages, thetas, height, width):
-    """Sampling grid `(batch, height, width, 2)` of the chain T_θ1 ∘ … ∘ T_θn."""
-    points = tf.reshape(geometry.identity_grid(height, width), tf.stack([height * width, 2]))
-    mapped = geometry.compose_map_points(
-        points, [(s.geometric_model, t) for s, t in zip(stages, thetas)]
-    )
-    return tf.reshape(mapped, tf.stack([-1, height, width, 2]))
-
-
-def estimate_thetas(stages, source, target):
-    """θ of each stage for float images in [0, 255] of any size.
-
-    Args:
-        stages: sequence of `Stage`.
-        source: `(batch, H_s, W_s, 3)` float32.
-        target: `(batch, H_t, W_t, 3)` float32.
-
-    Returns:
-        A list of float32 θ, one `(batch, P_i)` per stage.
-    """
-    thetas = []
-    for index, stage in enumerate(stages):
-        height, width = stage.image_size
-        source_small = resize_images(source, stage.image_size)
-        target_small = resize_images(target, stage.image_size)
-        if index:
-            grid = composed_grid(stages[:index], thetas, height, width)
-            source_small = geometry.bilinear_sample(source_small, grid)
-        theta = stage.model(
-            {SOURCE_IMAGE: source_small, TARGET_IMAGE: target_small}, training=False
-        )
-        thetas.append(tf.cast(theta, "float32"))
-    return thetas
 
 
 def _checked_images(source_image, target_image):
@@ -142,24 +80,28 @@ def make_signatures(stages):
     """The serving functions of a chain of stages.
 
     Args:
-        stages: sequence of `Stage` (one, or e.g. affine then TPS).
+        stages: sequence of `Stage` (`make_stage`) or geomatch models: one,
+            or e.g. affine then TPS.
 
     Returns:
         `{signature_name: (function, input_signature)}` for
         `keras.export.ExportArchive.add_endpoint`; `serving_default` first.
     """
-    stages = list(stages)
-    theta_names = theta_output_names(len(stages))
+    alignment_chain = chain.AlignmentChain(stages)
+    theta_names = theta_output_names(len(alignment_chain))
+
+    def theta_outputs(stages):
+        return {name: theta for name, (_, theta) in zip(theta_names, stages)}
 
     def serving_default(source_image, target_image):
         source_image, target_image = _checked_images(source_image, target_image)
         source = tf.cast(source_image, "float32")
-        thetas = estimate_thetas(stages, source, tf.cast(target_image, "float32"))
+        stages = alignment_chain.estimate(source, target_image)
         target_size = tf.shape(target_image)
-        grid = composed_grid(stages, thetas, target_size[1], target_size[2])
+        grid = chain.composed_grid(stages, target_size[1], target_size[2])
         warped = geometry.bilinear_sample(source, grid)
         warped = tf.cast(tf.clip_by_value(tf.round(warped), 0.0, 255.0), tf.uint8)
-        return {**dict(zip(theta_names, thetas)), WARPED_IMAGE: warped}
+        return {**theta_outputs(stages), WARPED_IMAGE: warped}
 
     def map_points(source_image, target_image, points):
         source_image, target_image = _checked_images(source_image, target_image)
@@ -167,22 +109,18 @@ def make_signatures(stages):
         points, source_image, target_image = input_checks.check_same_batch(
             {POINTS: points, SOURCE_IMAGE: source_image, TARGET_IMAGE: target_image}
         )
-        thetas = estimate_thetas(
-            stages, tf.cast(source_image, "float32"), tf.cast(target_image, "float32")
+        stages = alignment_chain.estimate(source_image, target_image)
+        target_size = tf.shape(target_image)
+        source_size = tf.shape(source_image)
+        source_points = chain.map_pixels(
+            points, stages, (target_size[1], target_size[2]), (source_size[1], source_size[2])
         )
-        target_size = tf.shape(target_image)[1:3]
-        source_size = tf.shape(source_image)[1:3]
-        normalized = geometry.pixel_to_normalized(points, (target_size[0], target_size[1]))
-        mapped = geometry.compose_map_points(
-            normalized, [(s.geometric_model, t) for s, t in zip(stages, thetas)]
-        )
-        source_points = geometry.normalized_to_pixel(mapped, (source_size[0], source_size[1]))
         source_points = input_checks.check_finite(
             source_points,
             f"{POINTS}: expected points that map to finite source pixels (float32 overflows "
             "beyond 3.4e38). Received points whose source_points are not finite",
         )
-        return {**dict(zip(theta_names, thetas)), SOURCE_POINTS: source_points}
+        return {**theta_outputs(stages), SOURCE_POINTS: source_points}
 
     image_specs = [
         tf.TensorSpec(IMAGE_SPEC.shape, IMAGE_SPEC.dtype, name=SOURCE_IMAGE),

@@ -1,30 +1,28 @@
 """Aligning a source image to a target image with one or two trained models.
 
-One stage: both images are resized to the model's input size (aspect ratio
-not kept, SPEC §4) and the model gives θ (target → source).
-
-Two stages (SPEC §4, e.g. affine then TPS): θ1 = m1(A, B); A1 = A resized
-to m2's input size and warped by θ1 there; θ2 = m2(A1, B); a target point p
-maps to the source as T_θ1(T_θ2(p)). (The exported serving graph,
-`keras_geomatch.export`, forms A1 the same way; with equal input sizes, the
-usual case, this is the reference's A1.)
+The models form an `AlignmentChain` (`inference.chain`, SPEC §4): one
+stage resizes both images to the model's input size (aspect ratio not kept)
+and the model gives θ (target → source); with a second model (e.g. affine
+then TPS), θ2 = m2(A1, B) where A1 is A resized to m2's input size and warped
+by θ1 there, and a target point p maps to the source as T_θ1(T_θ2(p)). The
+exported serving graph (`keras_geomatch.export`) and the evaluation run the
+same chain.
 
 The warped source is computed from the source at its **original**
-resolution, sampled on the target's original pixel grid, so it can be
-compared pixel for pixel with the target.
+resolution, sampled on the target's original pixel grid (`warp.warp_images`,
+in bands of rows), so it can be compared pixel for pixel with the target.
 """
 
 import dataclasses
 
 import numpy as np
 
+from keras_geomatch import geometry
+from keras_geomatch.inference import chain
 from keras_geomatch.inference import images as image_io
 from keras_geomatch.inference import model_loading
 from keras_geomatch.inference import point_transfer
 from keras_geomatch.inference import warp
-from keras_geomatch.models import SOURCE_IMAGE
-from keras_geomatch.models import TARGET_IMAGE
-from keras_geomatch.models import geometric_model_of
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -32,32 +30,55 @@ class Alignment:
     """The result of `align`.
 
     Attributes:
-        theta: float32 `(P,)`, θ of the (first) model.
-        geometric_model: its geometric model name.
+        stages: `((geometric_model, θ), ...)`, one per model, the first
+            first; θ float32 `(P,)`. A target point p maps to the source as
+            T_θ1(T_θ2(p)) (see `map_points`).
         warped_source: float32 `(H_B, W_B, 3)` in [0, 255], the source
             warped onto the target's pixel grid (zeros where the mapping
             leaves the source).
         source_size: `(H_A, W_A)` of the source as given.
         target_size: `(H_B, W_B)` of the target as given.
-        theta2: float32 `(P2,)`, θ of the second model, or None.
-        geometric_model2: the second model's geometric model, or None.
     """
 
-    theta: np.ndarray
-    geometric_model: str
+    stages: tuple
     warped_source: np.ndarray
     source_size: tuple
     target_size: tuple
-    theta2: np.ndarray | None = None
-    geometric_model2: str | None = None
+
+    def __post_init__(self):
+        stages = []
+        for name, theta in self.stages:
+            spec = geometry.get_geometric_model(name)
+            theta = np.asarray(theta, np.float32).reshape(-1)
+            if theta.shape != (spec.num_params,):
+                raise ValueError(
+                    f"Expected θ of {spec.num_params} values for geometric_model="
+                    f"{spec.name!r}. Received: {theta.size} values"
+                )
+            stages.append((spec.name, theta))
+        if not stages:
+            raise ValueError("Expected at least one stage (geometric_model, θ). Received: none")
+        object.__setattr__(self, "stages", tuple(stages))
 
     @property
-    def stages(self):
-        """`[(geometric_model, θ), ...]`, the first model first."""
-        stages = [(self.geometric_model, self.theta)]
-        if self.theta2 is not None:
-            stages.append((self.geometric_model2, self.theta2))
-        return stages
+    def theta(self):
+        """float32 `(P,)`, θ of the first model."""
+        return self.stages[0][1]
+
+    @property
+    def geometric_model(self):
+        """The first model's geometric model."""
+        return self.stages[0][0]
+
+    @property
+    def theta2(self):
+        """θ of the second model, or None (`stages[1]`, for the two-stage callers)."""
+        return self.stages[1][1] if len(self.stages) > 1 else None
+
+    @property
+    def geometric_model2(self):
+        """The second model's geometric model, or None (`stages[1]`)."""
+        return self.stages[1][0] if len(self.stages) > 1 else None
 
     @property
     def description(self):
@@ -101,8 +122,8 @@ def align(model, source, target, model2=None):
             warped by the first (e.g. affine then TPS).
 
     Returns:
-        An `Alignment`: θ (and θ2), the warped source at the target's size
-        and `map_points` (target pixels → source pixels).
+        An `Alignment`: the stages (θ of each model), the warped source at
+        the target's size and `map_points` (target pixels → source pixels).
 
     Example:
         >>> result = align("saved_models/affine/model.keras", "a.jpg", "b.jpg")
@@ -111,33 +132,15 @@ def align(model, source, target, model2=None):
     model, model2 = model_loading.load_stages(model, model2)
     source = image_io.load_image(source, "source")
     target = image_io.load_image(target, "target")
-
-    size1 = model_loading.geomatch_image_size(model)
-    source_1 = warp.resize_image(source, size1)
-    target_1 = warp.resize_image(target, size1)
-    theta = _predict(model, source_1, target_1)
-    stages = [(geometric_model_of(model), theta)]
-    theta2 = None
-    if model2 is not None:
-        size2 = model_loading.geomatch_image_size(model2)
-        source_2 = source_1 if size2 == size1 else warp.resize_image(source, size2)
-        target_2 = target_1 if size2 == size1 else warp.resize_image(target, size2)
-        warped_2 = warp.warp_images(source_2[None], stages, size2)[0]
-        theta2 = _predict(model2, warped_2, target_2)
-        stages.append((geometric_model_of(model2), theta2))
-
+    alignment_chain = chain.AlignmentChain([m for m in (model, model2) if m is not None])
+    stages = [
+        (name, theta.numpy()[0])
+        for name, theta in alignment_chain.estimate(source[None], target[None])
+    ]
     warped_source = warp.warp_images(source[None], stages, target.shape[:2])[0]
     return Alignment(
-        theta=theta,
-        geometric_model=stages[0][0],
+        stages=tuple(stages),
         warped_source=warped_source,
         source_size=tuple(source.shape[:2]),
         target_size=tuple(target.shape[:2]),
-        theta2=theta2,
-        geometric_model2=None if model2 is None else stages[1][0],
     )
-
-
-def _predict(model, source, target):
-    theta = model({SOURCE_IMAGE: source[None], TARGET_IMAGE: target[None]}, training=False)
-    return np.asarray(theta, dtype=np.float32)[0]

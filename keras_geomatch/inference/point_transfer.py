@@ -16,7 +16,7 @@ overflows float32 (the precision of the geometry), are refused with
 import numpy as np
 import tensorflow as tf
 
-from keras_geomatch import geometry
+from keras_geomatch.inference import chain
 
 
 def transfer_points(target_points, stages, target_size, source_size):
@@ -27,8 +27,8 @@ def transfer_points(target_points, stages, target_size, source_size):
             finite. Points outside the image are mapped like any other
             point: their results may lie outside the source image.
         stages: sequence of `(geometric_model, θ)` with θ `(P,)` or `(1, P)`,
-            applied as `T_θ1(T_θ2(p))` (see `geometry.compose_map_points`);
-            empty for the identity.
+            applied as `T_θ1(T_θ2(p))` (`chain.map_pixels`); empty for the
+            identity.
         target_size: `(height, width)` of the target image B.
         source_size: `(height, width)` of the source image A.
 
@@ -55,10 +55,9 @@ def transfer_points(target_points, stages, target_size, source_size):
     _check_finite(points, points, "Expected target_points of finite (x, y) pixels")
     with np.errstate(over="ignore"):  # beyond float32: inf, refused below with the results
         points_32 = points.astype(np.float32)
-    normalised = geometry.pixel_to_normalized(points_32, _size(target_size))
     stages = [(name, np.asarray(theta, np.float32).reshape(1, -1)) for name, theta in stages]
-    mapped = geometry.compose_map_points(normalised[None], stages)
-    pixels = np.asarray(geometry.normalized_to_pixel(mapped, _size(source_size)), np.float64)[0]
+    mapped = chain.map_pixels(points_32[None], stages, _size(target_size), _size(source_size))
+    pixels = np.asarray(mapped, np.float64)[0]
     _check_finite(
         pixels,
         points,

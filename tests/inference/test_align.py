@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -139,18 +141,36 @@ def test_two_stages_follow_spec_section_4(images, models):
 
 
 def test_two_stages_agree_with_the_exported_serving_graph(images, models):
-    from keras_geomatch.export.serving_signatures import estimate_thetas
-    from keras_geomatch.export.serving_signatures import make_stage
+    from keras_geomatch.export import serving_signatures
 
-    source, target = images
+    source, target = (np.round(image).astype(np.uint8) for image in images)
     result = align(models["affine"], source, target, model2=models["tps"])
-    thetas = estimate_thetas(
-        [make_stage(models["affine"]), make_stage(models["tps"])],
-        tf.constant(source[None]),
-        tf.constant(target[None]),
+    function, input_signature = serving_signatures.make_signatures(
+        [models["affine"], models["tps"]]
+    )[serving_signatures.MAP_POINTS]
+    points = np.array([[[0.0, 0.0], [59.0, 89.0], [30.5, 12.25]]], np.float32)
+    served = tf.function(function, input_signature=input_signature)(
+        source[None], target[None], points
     )
-    np.testing.assert_allclose(result.theta, thetas[0].numpy()[0], atol=1e-5)
-    np.testing.assert_allclose(result.theta2, thetas[1].numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(result.theta, served["theta_stage1"].numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(result.theta2, served["theta_stage2"].numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(
+        result.map_points(points[0]), served["source_points"].numpy()[0], atol=1e-3
+    )
+
+
+def test_alignment_holds_one_list_of_stages(images, models):
+    source, target = images
+    result = align(models["constant_affine"], source, target, model2=models["constant_tps"])
+    assert [name for name, _ in result.stages] == ["affine", "tps"]
+    assert result.theta is result.stages[0][1] and result.theta2 is result.stages[1][1]
+    assert result.geometric_model == "affine" and result.geometric_model2 == "tps"
+    one = align(models["constant_affine"], source, target)
+    assert len(one.stages) == 1 and one.theta2 is None and one.geometric_model2 is None
+    with pytest.raises(ValueError, match="Expected θ of 18 values for geometric_model='tps'"):
+        dataclasses.replace(one, stages=[("tps", AFFINE)])
+    with pytest.raises(ValueError, match="at least one stage"):
+        dataclasses.replace(one, stages=[])
 
 
 def test_two_stage_points_and_warp_use_theta1_of_theta2(images, models):

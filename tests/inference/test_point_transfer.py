@@ -104,8 +104,7 @@ def test_points_outside_the_target_are_mapped_like_any_other():
 
 def test_alignment_map_points_refuses_non_finite_points():
     result = Alignment(
-        theta=AFFINE.astype(np.float32),
-        geometric_model="affine",
+        stages=[("affine", AFFINE)],
         warped_source=np.zeros((21, 41, 3), np.float32),
         source_size=SOURCE_SIZE,
         target_size=TARGET_SIZE,
