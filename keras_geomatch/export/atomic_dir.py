@@ -1,43 +1,46 @@
-"""Replacing a directory all at once, so readers never see a half-written one.
+"""Publishing a directory all at once, so readers never see a half-written one.
+
+The project's one way to publish a directory (exports, training backups,
+best checkpoints); single files go through `training.atomic_files`.
 
     with atomic_directory("exports/affine") as staging:
         ...  # write everything under `staging`
     # now "exports/affine" is the new content; the old one is gone
 
 Everything is written into a sibling staging directory
-(`.<name>.tmp-<random>`, same filesystem so renames are cheap and atomic);
-only a complete staging directory is swapped in:
+(`.<name>.tmp-<12 hex digits>`, same filesystem so renames are atomic); its
+files are flushed to disk, then it is swapped in:
 
-* On Linux, `renameat2(RENAME_EXCHANGE)` swaps the two directories in one
-  atomic step; the old content, now under the staging name, is then deleted.
-* Elsewhere (or on a filesystem without it) two renames: the old directory
-  moves to `.<name>.old-<random>`, then the staging directory takes its name.
-  A crash between the two leaves the target missing but the old content whole
-  in the backup; `recover` (run at the start of every `atomic_directory`) puts
-  it back.
+* no `target` yet: one rename;
+* else two renames: the old directory moves aside to `.<name>.old-<hex>`,
+  then the staging directory takes its name, and the old one is deleted.
+  A kill between the two renames leaves the target missing, its old content
+  whole aside; `recover` puts it back.
 
-An exception inside the `with` block deletes the staging directory and leaves
-the target untouched. A killed process leaves at most a stale staging or
-backup directory next to the target, which the next `atomic_directory` on
-that target removes first thing (`recover`). Only names of exactly that form
-(`.<name>.tmp-` or `.<name>.old-` and 12 hex digits) are touched: other
-targets' folders and anything a person named alike stay. One writer at a
-time per target: a second concurrent writer's staging directory would be
+A reader sees the old content, the new one, or (in the instant between the
+two renames) nothing: never a mix. An exception inside the `with` block
+deletes the staging directory and leaves the target untouched. A killed
+process leaves at most a stale staging or set-aside directory next to the
+target, which the next `atomic_directory` on that target repairs or removes
+first thing (`recover`; `recover_all` for a family of targets, e.g. all
+`step-NNNNNNNNNN` backups). Only names of exactly that form are touched:
+other targets' folders and anything a person named alike stay. One writer at
+a time per target: a second concurrent writer's staging directory would be
 taken for a stale one.
+
+Standard library only: the tests load this file alone, in processes they kill.
 """
 
 import contextlib
-import ctypes
-import errno
 import os
 import re
 import shutil
-import sys
 import uuid
 
 _STAGING = "tmp"
-_BACKUP = "old"
+_ASIDE = "old"
 _RANDOM_DIGITS = 12
+_LEFTOVER = re.compile(rf"\.(.+)\.({_STAGING}|{_ASIDE})-[0-9a-f]{{{_RANDOM_DIGITS}}}")
 
 
 def _sibling(target, kind):
@@ -50,31 +53,12 @@ def _siblings(target, kind):
     parent, name = os.path.split(os.path.abspath(target))
     if not os.path.isdir(parent):
         return []
-    pattern = re.compile(re.escape(f".{name}.{kind}-") + f"[0-9a-f]{{{_RANDOM_DIGITS}}}")
-    found = [os.path.join(parent, n) for n in os.listdir(parent) if pattern.fullmatch(n)]
+    found = []
+    for entry in os.listdir(parent):
+        match = _LEFTOVER.fullmatch(entry)
+        if match and match.group(1) == name and match.group(2) == kind:
+            found.append(os.path.join(parent, entry))
     return sorted(found, key=os.path.getmtime)
-
-
-def _exchange(path_a, path_b):
-    """Swaps two paths atomically (Linux renameat2); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [
-        ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint
-    ]
-    renameat2.restype = ctypes.c_int
-    at_fdcwd, rename_exchange = -100, 2
-    path_a, path_b = os.fsencode(path_a), os.fsencode(path_b)
-    if renameat2(at_fdcwd, path_a, at_fdcwd, path_b, rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(code, os.strerror(code), os.fsdecode(path_b))
 
 
 def _remove(path):
@@ -84,39 +68,87 @@ def _remove(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def fsync_path(path):
+    """Flushes a file or a folder (its entries) to disk; best effort for folders."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        if os.path.isdir(path):
+            return  # some systems cannot open folders
+        raise
+    try:
+        os.fsync(handle)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+    finally:
+        os.close(handle)
+
+
+def _fsync_tree(root):
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
+
+
 def recover(target):
     """Repairs what an interrupted replacement of `target` left behind.
 
-    If `target` is missing and a backup exists, the newest backup is renamed
-    back. Stale staging and backup directories of `target` (our names only)
-    are then deleted.
+    If `target` is missing and a set-aside copy exists, the newest is renamed
+    back. Stale staging and set-aside directories of `target` (our names
+    only) are then deleted.
 
     Args:
         target: the directory path.
     """
-    backups = _siblings(target, _BACKUP)
-    if backups and not os.path.lexists(target):
-        os.rename(backups.pop(), target)
-    for path in _siblings(target, _STAGING) + backups:
+    aside = _siblings(target, _ASIDE)
+    if aside and not os.path.lexists(target):
+        os.rename(aside.pop(), target)
+    for path in _siblings(target, _STAGING) + aside:
         _remove(path)
+
+
+def recover_all(parent, name_pattern):
+    """`recover` for every target in `parent` whose name fully matches `name_pattern`.
+
+    Args:
+        parent: the folder holding the targets (may not exist).
+        name_pattern: a regular expression (string or compiled) for the
+            targets' names, e.g. `r"step-\\d{10}"`.
+
+    Returns:
+        The names of the targets that had leftovers, sorted.
+    """
+    if not os.path.isdir(parent):
+        return []
+    pattern = re.compile(name_pattern)
+    targets = set()
+    for entry in os.listdir(parent):
+        match = _LEFTOVER.fullmatch(entry)
+        if match and pattern.fullmatch(match.group(1)):
+            targets.add(match.group(1))
+    for name in targets:
+        recover(os.path.join(parent, name))
+    return sorted(targets)
 
 
 def replace_directory(source, target):
     """Moves the complete directory `source` to `target`, replacing it if present."""
+    parent = os.path.dirname(os.path.abspath(target))
     if not os.path.lexists(target):
         os.rename(source, target)
+        fsync_path(parent)
         return
-    if _exchange(source, target):
-        _remove(source)  # the old content, now under the staging name
-        return
-    backup = _sibling(target, _BACKUP)
-    os.rename(target, backup)
+    aside = _sibling(target, _ASIDE)
+    os.rename(target, aside)
     try:
         os.rename(source, target)
     except BaseException:
-        os.rename(backup, target)
+        os.rename(aside, target)
         raise
-    _remove(backup)
+    fsync_path(parent)
+    _remove(aside)
 
 
 @contextlib.contextmanager
@@ -139,6 +171,7 @@ def atomic_directory(target):
     os.mkdir(staging)  # not mkdtemp: keep the umask's permissions (servers read it)
     try:
         yield staging
+        _fsync_tree(staging)
         replace_directory(staging, target)
     except BaseException:
         _remove(staging)

@@ -1,14 +1,17 @@
-"""Writing files so that a reader (or a restarted run) never sees half of one.
+"""Writing a file so that a reader (or a restarted run) never sees half of one.
 
-A process can be killed at any instruction; a file written in place can then
-be left truncated. Everything the training writes for later use goes through
-a temporary name in the same folder, flushed to disk, then `os.replace`d
-(an atomic rename on POSIX filesystems).
+The project's one way to publish a single file; whole directories go through
+`export.atomic_dir`. The content is written under a temporary name in the
+same folder, flushed to disk, then `os.replace`d over the target (an atomic
+rename on POSIX filesystems): a process killed at any instruction leaves the
+old file or the new one.
 """
 
 import json
 import os
 import tempfile
+
+from keras_geomatch.export.atomic_dir import fsync_path
 
 
 def write_json_atomic(path, value):
@@ -37,37 +40,4 @@ def write_file_atomic(path, write):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-    _fsync_folder(folder)
-
-
-def make_staging_dir(parent, name):
-    """A fresh, empty hidden folder in `parent` to fill before `publish_dir`."""
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(dir=parent, prefix=f".tmp-{name}-")
-
-
-def publish_dir(staging, final):
-    """Renames the filled folder `staging` to `final` (which must not exist).
-
-    Every file in `staging` is flushed first, so once `final` exists it is
-    complete.
-    """
-    for entry in os.scandir(staging):
-        if entry.is_file():
-            with open(entry.path, "rb") as f:
-                os.fsync(f.fileno())
-    os.rename(staging, final)
-    _fsync_folder(os.path.dirname(os.path.abspath(final)))
-
-
-def _fsync_folder(folder):
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+    fsync_path(folder)

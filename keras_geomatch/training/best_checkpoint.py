@@ -1,50 +1,34 @@
 """The best-by-validation checkpoint of a run.
 
-Each improvement is written as a folder `best-epoch-NNNN/` holding
-`model.weights.h5` and `best.json` (`{"epoch", "monitor", "value"}`), filled
-under a hidden name (`.tmp-best-epoch-NNNN-<random>`, from
-`atomic_files.make_staging_dir`) and renamed into place; the previous best
-folder is deleted afterwards. The best value so far is read back from the
-folder, so a resumed run keeps comparing against it. Staging folders a killed
-run left are deleted when a `BestCheckpoint` is made (the start of training),
-not only at the next new best.
+`keras.callbacks.ModelCheckpoint(save_best_only=True)` decides when a value
+is a new best (starting from the restored best, `initial_value_threshold`);
+two things are ours, because the library does not do them: its write goes
+in place to the final path (a kill mid-write leaves a torn file, and with one
+path no previous best), and it forgets the best value when the process ends.
+
+Each new best is a folder `best-epoch-NNNN/` (0-based epoch) holding
+`model.weights.h5` and `best.json` (`{"epoch", "monitor", "value"}`),
+published with `export.atomic_dir.atomic_directory`; the previous best folder
+is deleted afterwards. A resumed run reads the best value back from the
+folder. Staging folders a killed run left are removed when a
+`BestCheckpoint` is made (the start of training), not only at the next best.
 """
 
 import json
 import logging
-import math
 import os
 import re
 import shutil
 
 import keras
 
-from keras_geomatch.training import atomic_files
+from keras_geomatch.export import atomic_dir
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.weights.h5"
 INFO_FILE = "best.json"
 _BEST_NAME = re.compile(r"best-epoch-(\d{4,})")
-# `atomic_files.make_staging_dir(directory, "best-epoch-NNNN")`: mkdtemp's suffix.
-_STAGING_NAME = re.compile(r"\.tmp-best-epoch-\d{4,}-[A-Za-z0-9_]+")
-
-
-def remove_stale_staging(directory):
-    """Deletes the staging folders of best checkpoints in `directory`.
-
-    Only names of that form are touched (not other `.tmp-` files or folders).
-    Call it only where no `BestCheckpoint` of `directory` is saving.
-
-    Returns:
-        The names removed.
-    """
-    if not os.path.isdir(directory):
-        return []
-    stale = sorted(n for n in os.listdir(directory) if _STAGING_NAME.fullmatch(n))
-    for name in stale:
-        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-    return stale
 
 
 def latest_best(directory):
@@ -65,7 +49,7 @@ def latest_best(directory):
     return None
 
 
-class BestCheckpoint(keras.callbacks.Callback):
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """Saves the model's weights when `monitor` reaches a new minimum.
 
     Args:
@@ -74,25 +58,27 @@ class BestCheckpoint(keras.callbacks.Callback):
         monitor: a key of the epoch logs, e.g. 'val_loss' (lower is better).
 
     Attributes:
-        best: the best value so far (inf if none), including the ones of an
+        best: the best value so far (None if none), including the ones of an
             earlier, interrupted run in the same directory.
         best_epoch: its 0-based epoch, or None.
     """
 
     def __init__(self, directory, monitor="val_loss"):
-        super().__init__()
         self.directory = os.fspath(directory)
-        self.monitor = monitor
-        self.best = math.inf
-        self.best_epoch = None
-        stale = remove_stale_staging(self.directory)
+        stale = atomic_dir.recover_all(self.directory, _BEST_NAME)
         if stale:
-            logger.info("Removed %d staging folder(s) of a killed run from %s: %s",
-                        len(stale), self.directory, ", ".join(stale))
+            logger.info("Removed the staging folders of a killed run from %s (%s).",
+                        self.directory, ", ".join(stale))
         previous = latest_best(self.directory)
-        if previous is not None:
-            self.best = float(previous[1]["value"])
-            self.best_epoch = int(previous[1]["epoch"])
+        super().__init__(
+            os.path.join(self.directory, WEIGHTS_FILE),  # checked by Keras; see _save_model
+            monitor=monitor,
+            mode="min",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=None if previous is None else float(previous[1]["value"]),
+        )
+        self.best_epoch = None if previous is None else int(previous[1]["epoch"])
 
     @property
     def weights_path(self):
@@ -101,34 +87,33 @@ class BestCheckpoint(keras.callbacks.Callback):
         return None if found is None else os.path.join(found[0], WEIGHTS_FILE)
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
+        # ModelCheckpoint only warns (and saves) without the monitored value.
+        if (logs or {}).get(self.monitor) is None:
             raise ValueError(
                 f"BestCheckpoint monitors {self.monitor!r}, missing from the epoch logs. "
                 f"Received: keys={sorted(logs or {})}"
             )
-        self.update(epoch, float(value))
+        super().on_epoch_end(epoch, logs)
 
     def update(self, epoch, value):
-        """Saves the weights if `value` beats the best; returns whether it did."""
-        if not value < self.best:
-            return False
+        """Saves the weights if `value` beats the best; returns whether it did.
+
+        For loops without `fit` (`custom_loop`)."""
+        before = (self.best, self.best_epoch)
+        self.on_epoch_end(epoch, {self.monitor: float(value)})
+        return (self.best, self.best_epoch) != before
+
+    def _save_model(self, epoch, batch, logs):
+        # Replaces ModelCheckpoint's in-place write; its decision is kept.
+        if not self._should_save_model(epoch, batch, logs, self.directory):
+            return
+        self.best = float(self.best)
         name = f"best-epoch-{int(epoch):04d}"
-        final = os.path.join(self.directory, name)
-        staging = atomic_files.make_staging_dir(self.directory, name)
-        try:
+        with atomic_dir.atomic_directory(os.path.join(self.directory, name)) as staging:
             self.model.save_weights(os.path.join(staging, WEIGHTS_FILE))
             with open(os.path.join(staging, INFO_FILE), "w", encoding="utf-8") as f:
-                json.dump({"epoch": int(epoch), "monitor": self.monitor, "value": value}, f)
-            if os.path.isdir(final):  # the same epoch, redone after a resume
-                shutil.rmtree(final)
-            atomic_files.publish_dir(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+                json.dump({"epoch": int(epoch), "monitor": self.monitor, "value": self.best}, f)
         for entry in os.listdir(self.directory):
             if entry != name and _BEST_NAME.fullmatch(entry):
                 shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
-        remove_stale_staging(self.directory)
-        self.best, self.best_epoch = value, int(epoch)
-        return True
+        self.best_epoch = int(epoch)

@@ -28,6 +28,7 @@ shows the global (all-reduced) loss of each step; no loss scaling, so
 
 import logging
 import math
+import os
 import time
 
 import keras
@@ -35,8 +36,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_geomatch.training import run_datasets
-from keras_geomatch.training.tensorboard_scalars import ScalarWriter
-from keras_geomatch.training.tensorboard_scalars import current_learning_rate
 from keras_geomatch.training.training_backup import read_step_counter
 
 logger = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ def run_custom_loop(
         per_replica = strategy.run(replica_step, args=(inputs, theta_gt))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    writer = ScalarWriter(log_dir) if chief and log_dir else None
+    writer = EpochScalars(log_dir) if chief and log_dir else None
     if best is not None:
         best.set_model(model)
     history = {"loss": [], "val_loss": []}
@@ -148,7 +147,8 @@ def run_custom_loop(
                 best.update(epoch, logs["val_loss"])
         progbar.update(steps_per_epoch, list(logs.items()), finalize=True)
         if writer is not None:
-            writer.write_epoch(epoch, {**logs, "learning_rate": current_learning_rate(optimizer)})
+            learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            writer.write(epoch, {**logs, "learning_rate": learning_rate})
         if backup is not None:
             _save(backup, model, steps_per_epoch, state_fn)
         for key in history:
@@ -160,6 +160,32 @@ def run_custom_loop(
     if writer is not None:
         writer.close()
     return history
+
+
+class EpochScalars:
+    """Epoch scalars as `keras.callbacks.TensorBoard` writes them.
+
+    `log_dir/train/` and `log_dir/validation/`, tags `epoch_<name>` (the
+    `val_` prefix dropped in `validation/`), step = epoch.
+    """
+
+    def __init__(self, log_dir):
+        self._writers = {
+            split: tf.summary.create_file_writer(os.path.join(log_dir, split))
+            for split in ("train", "validation")
+        }
+
+    def write(self, epoch, logs):
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            with self._writers[split].as_default():
+                tf.summary.scalar(f"epoch_{name}", value, step=int(epoch))
+        for writer in self._writers.values():
+            writer.flush()
+
+    def close(self):
+        for writer in self._writers.values():
+            writer.close()
 
 
 def evaluate_loss(model, loss, dataset):

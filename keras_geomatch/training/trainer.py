@@ -15,7 +15,8 @@ A run, step by step:
 4. restore the latest backup of `workdir/backup/` if any: weights,
    optimizer state and global step; the data stream restarts at that step;
 5. train to `epochs · steps_per_epoch` steps: Keras `fit` (default and
-   mirrored strategies; progress bar, TensorBoard in `workdir/logs`, best
+   mirrored strategies; progress bar, TensorBoard in `workdir/logs`
+   (`tensorboard --logdir WORKDIR/logs`, then http://localhost:6006), best
    checkpoint by validation loss in `workdir/checkpoints`, backups every
    `backup_every_steps` and at every epoch end), or `custom_loop` for
    multi-worker runs. A mid-epoch restart first finishes the interrupted
@@ -60,7 +61,6 @@ from keras_geomatch.training import strategies
 from keras_geomatch.training.best_checkpoint import BestCheckpoint
 from keras_geomatch.training.learning_rate import make_learning_rate
 from keras_geomatch.training.synthetic_pck import evaluate_synthetic_pck
-from keras_geomatch.training.tensorboard_scalars import TensorBoardScalars
 from keras_geomatch.training.train_config import RESUMABLE_CHANGES
 from keras_geomatch.training.train_config import TrainConfig
 from keras_geomatch.training.train_config import describe_differences
@@ -299,7 +299,7 @@ def _fit(model, config, train_dataset, val_dataset, backup, best, start_step, st
         dataset = train_dataset(first_step, (epochs - initial_epoch) * segment_steps)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
-            TensorBoardScalars(os.path.join(config.workdir, LOG_DIR)),
+            tensorboard_callback(config.workdir),
         ]
         if best is not None:
             callbacks.append(best)
@@ -322,6 +322,16 @@ def _fit(model, config, train_dataset, val_dataset, backup, best, start_step, st
         if model.stop_training:
             break
     return history
+
+
+def tensorboard_callback(workdir):
+    """Keras's TensorBoard callback writing to `workdir/logs`.
+
+    Per epoch: scalars (`epoch_loss`, `epoch_learning_rate` in `train/`,
+    `epoch_loss` in `validation/`) and weight histograms; once, the model's
+    graph. `custom_loop` writes the same scalars.
+    """
+    return keras.callbacks.TensorBoard(os.path.join(workdir, LOG_DIR), histogram_freq=1)
 
 
 def _best_state(best):

@@ -1,18 +1,31 @@
 """Backups of the training state, for resuming a killed run where it stopped.
 
-Why not `keras.callbacks.BackupAndRestore` (Keras 3.15): it restores only
-the epoch number (a backup taken mid-epoch makes the restarted run redo the
-epoch from its first step), it overwrites its weights and metadata files in
-place (a kill during the write leaves them torn), and it deletes the backup
-when `fit` ends. Here:
+Own code, on the project's directory publishing (`export.atomic_dir`),
+because the libraries do not keep the guarantees of a resume:
+
+* `keras.callbacks.BackupAndRestore` (Keras 3.15) restores only the epoch
+  number (a backup taken mid-epoch makes the restarted run redo the epoch
+  from its first step: more steps than planned, another data position), it
+  overwrites `latest.weights.h5` and `training_metadata.json` in place (a
+  kill during the write leaves a torn file, or weights and metadata of
+  different steps), it works only inside `fit` (not in the multi-worker
+  `custom_loop`), and the trainer needs the step before `fit` to position
+  the data stream;
+* `tf.train.CheckpointManager` publishes atomically (each file under a
+  temporary name, then the `checkpoint` index), but under
+  `MultiWorkerMirroredStrategy` every worker must take part in each save,
+  and the JSON state, falling back to an older checkpoint and removing a
+  killed save's temporary files would still be ours.
+
+Here:
 
 * a backup is a folder `step-NNNNNNNNNN/` holding `state.weights.h5` (the
   model's weights and the optimizer's variables, its step counter included)
-  and `state.json`; it is filled under a hidden name
-  (`.tmp-step-NNNNNNNNNN-<random>`) and renamed into place, so a folder with
-  that name is always complete; staging folders a killed run left are
-  deleted before the next backup is staged (not by `TrainingBackup()` itself:
-  every worker of a multi-worker run makes one, and only the chief writes);
+  and `state.json`, published with `atomic_dir.atomic_directory`, so a
+  folder with that name is always complete; the staging folders a killed
+  run left are deleted before the next backup is staged (not by
+  `TrainingBackup()` itself: every worker of a multi-worker run makes one,
+  and only the chief writes);
 * the latest `keep` backups are kept (the older ones are deleted after a
   newer one is in place), and one that fails to load falls back to the one
   before;
@@ -29,15 +42,13 @@ import shutil
 import keras
 import numpy as np
 
-from keras_geomatch.training import atomic_files
+from keras_geomatch.export import atomic_dir
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "state.weights.h5"
 STATE_FILE = "state.json"
 _BACKUP_NAME = re.compile(r"step-(\d{10})")
-# `atomic_files.make_staging_dir(directory, "step-NNNNNNNNNN")`: mkdtemp's suffix.
-_STAGING_NAME = re.compile(r"\.tmp-step-\d{10}-[A-Za-z0-9_]+")
 
 
 def read_step_counter(variable):
@@ -93,15 +104,10 @@ class TrainingBackup:
         if os.path.isdir(final):
             return final  # this exact state is already backed up
         self.remove_stale_staging()  # a killed run's, before a second one takes disk space
-        staging = atomic_files.make_staging_dir(self.directory, f"step-{step:010d}")
-        try:
+        with atomic_dir.atomic_directory(final) as staging:
             model.save_weights(os.path.join(staging, WEIGHTS_FILE))
             with open(os.path.join(staging, STATE_FILE), "w", encoding="utf-8") as f:
                 json.dump({**(state or {}), "global_step": step}, f, indent=2)
-            atomic_files.publish_dir(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         self._prune()
         return final
 
@@ -112,20 +118,17 @@ class TrainingBackup:
     def remove_stale_staging(self):
         """Deletes the staging folders of backups (left by a killed run).
 
-        Only names of that form are touched. Call it only from the process
-        that saves (the chief), never while it is saving.
+        Only `atomic_dir`'s names for `step-NNNNNNNNNN` targets are touched.
+        Call it only from the process that saves (the chief), never while it
+        is saving.
 
         Returns:
-            The names removed.
+            The names of the backups whose leftovers were removed.
         """
-        if not os.path.isdir(self.directory):
-            return []
-        stale = sorted(n for n in os.listdir(self.directory) if _STAGING_NAME.fullmatch(n))
-        for name in stale:
-            shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+        stale = atomic_dir.recover_all(self.directory, _BACKUP_NAME)
         if stale:
-            logger.info("Removed %d staging folder(s) of a killed run from %s: %s",
-                        len(stale), self.directory, ", ".join(stale))
+            logger.info("Removed the staging folders of a killed run from %s (backups %s).",
+                        self.directory, ", ".join(stale))
         return stale
 
     def restore(self, model):

@@ -56,11 +56,8 @@ def old_export(tmp_path):
     return target
 
 
-@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
-def test_replaces_the_directory(old_export, monkeypatch, exchange):
+def test_replaces_the_directory(old_export):
     atomic_dir = load_atomic_dir()
-    if not exchange:
-        monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
     with atomic_dir.atomic_directory(old_export) as staging:
         assert pathlib.Path(staging).parent == old_export.parent
         write_tree(staging, "new")
@@ -77,21 +74,8 @@ def test_creates_a_missing_directory_and_its_parent(tmp_path):
     assert (target / "serving" / "1" / "saved_model.pb").read_text() == "graph new"
 
 
-def test_renameat2_exchange_swaps_two_directories(tmp_path):
+def test_an_exception_leaves_the_old_directory(old_export):
     atomic_dir = load_atomic_dir()
-    write_tree(tmp_path / "a", "a")
-    write_tree(tmp_path / "b", "b")
-    if not atomic_dir._exchange(str(tmp_path / "a"), str(tmp_path / "b")):
-        pytest.skip("renameat2(RENAME_EXCHANGE) not available here")
-    assert (tmp_path / "a" / "model.keras").read_text() == "model b"
-    assert (tmp_path / "b" / "model.keras").read_text() == "model a"
-
-
-@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
-def test_an_exception_leaves_the_old_directory(old_export, monkeypatch, exchange):
-    atomic_dir = load_atomic_dir()
-    if not exchange:
-        monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
     before = snapshot(old_export)
     with pytest.raises(RuntimeError, match="boom"):
         with atomic_dir.atomic_directory(old_export) as staging:
@@ -103,7 +87,6 @@ def test_an_exception_leaves_the_old_directory(old_export, monkeypatch, exchange
 
 def test_a_failing_second_rename_puts_the_old_directory_back(old_export, monkeypatch):
     atomic_dir = load_atomic_dir()
-    monkeypatch.setattr(atomic_dir, "_exchange", lambda a, b: False)
     before = snapshot(old_export)
     real_rename = os.rename
     calls = []
@@ -135,7 +118,6 @@ KILLED_WRITER = textwrap.dedent(
 
     real_rename = os.rename
     if kill_at == "between_renames":
-        atomic_dir._exchange = lambda a, b: False
         renames = []
         def rename(src, dst):
             real_rename(src, dst)
@@ -215,3 +197,36 @@ def test_the_start_of_a_write_removes_only_our_stale_folders(old_export):
     assert sorted(os.listdir(old_export.parent)) == sorted(not_ours + ["export"])
     for name in not_ours:
         assert (old_export.parent / name / "model.keras").read_text() == "half written"
+
+
+def test_the_staged_files_are_flushed_before_the_swap(old_export, monkeypatch):
+    atomic_dir = load_atomic_dir()
+    flushed = []
+    fsync_path = atomic_dir.fsync_path
+    monkeypatch.setattr(atomic_dir, "fsync_path", lambda p: (flushed.append(p), fsync_path(p)))
+    replace = atomic_dir.replace_directory
+
+    def look_then_replace(source, target):
+        files = {os.path.relpath(p, source) for p in flushed if os.path.isfile(p)}
+        assert files == {"model.keras", os.path.join("serving", "1", "saved_model.pb")}
+        replace(source, target)
+
+    monkeypatch.setattr(atomic_dir, "replace_directory", look_then_replace)
+    with atomic_dir.atomic_directory(old_export) as staging:
+        write_tree(staging, "new")
+    assert (old_export / "model.keras").read_text() == "model new"
+
+
+def test_recover_all_repairs_every_matching_target_only(tmp_path):
+    atomic_dir = load_atomic_dir()
+    # step-2: killed between the two renames (its content aside); step-3:
+    # killed while staging; other-1: not of the family.
+    write_tree(tmp_path / ".step-2.old-00112233aabb", "two")
+    write_tree(tmp_path / ".step-3.tmp-0123456789ab", "half")
+    write_tree(tmp_path / ".other-1.tmp-0123456789ab", "other")
+    write_tree(tmp_path / ".step-4.tmp-mine", "mine")
+    assert atomic_dir.recover_all(tmp_path, r"step-\d") == ["step-2", "step-3"]
+    assert sorted(os.listdir(tmp_path)) == [".other-1.tmp-0123456789ab", ".step-4.tmp-mine",
+                                            "step-2"]
+    assert (tmp_path / "step-2" / "model.keras").read_text() == "model two"
+    assert atomic_dir.recover_all(tmp_path / "missing", r"step-\d") == []

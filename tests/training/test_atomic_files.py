@@ -24,12 +24,3 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
     assert json.loads(path.read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["a.json"]
 
-
-def test_publish_dir(tmp_path):
-    staging = atomic_files.make_staging_dir(tmp_path, "x")
-    assert os.path.basename(staging).startswith(".tmp-x-")
-    with open(os.path.join(staging, "f"), "w") as f:
-        f.write("done")
-    atomic_files.publish_dir(staging, tmp_path / "x")
-    assert (tmp_path / "x" / "f").read_text() == "done"
-    assert not os.path.exists(staging)

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_geomatch.export import atomic_dir
 from keras_geomatch.training import BestCheckpoint
-from keras_geomatch.training import atomic_files
 
 
 def tiny_model():
@@ -56,14 +56,15 @@ def test_missing_monitor_is_an_error(tmp_path):
 
 
 def _leftovers(directory, stale_names):
-    """A killed run's staging folders (one made as the code makes them) and look-alikes."""
-    stale = [atomic_files.make_staging_dir(directory, "best-epoch-0003")]
+    """A killed run's leftovers (one named by `atomic_dir` itself) and look-alikes."""
+    stale = [atomic_dir._sibling(os.path.join(directory, "best-epoch-0003"), "tmp")]
     stale += [os.path.join(directory, name) for name in stale_names]
     for path in stale:
         os.makedirs(path, exist_ok=True)
         with open(os.path.join(path, "model.weights.h5"), "w") as f:
             f.write("half written")
-    unrelated = [".tmp-notes", ".tmp-step-0000000009-abcd1234", "best-epoch-notes", "mine"]
+    unrelated = [".tmp-notes", ".step-0000000009.tmp-0123456789ab", "best-epoch-notes", "mine",
+                 ".best-epoch-0003.tmp-mine"]
     for name in unrelated:
         os.makedirs(os.path.join(directory, name))
     with open(os.path.join(directory, ".tmp-abc.part"), "w") as f:
@@ -77,7 +78,9 @@ def test_making_one_removes_a_killed_runs_staging_folders_only(tmp_path):
     first = BestCheckpoint(directory)
     first.set_model(model)
     first.on_epoch_end(0, {"val_loss": 1.0})
-    stale, unrelated = _leftovers(directory, [".tmp-best-epoch-0004-ab_c12de"])
+    stale, unrelated = _leftovers(
+        directory, [".best-epoch-0004.tmp-0123456789ab", ".best-epoch-0000.old-abcdef012345"]
+    )
     assert all(os.path.isdir(directory / name) for name in stale)
 
     second = BestCheckpoint(directory)  # the start of a resumed run

@@ -9,7 +9,7 @@ import pytest
 
 from keras_geomatch.training import BackupCallback
 from keras_geomatch.training import TrainingBackup
-from keras_geomatch.training import atomic_files
+from keras_geomatch.export import atomic_dir
 from keras_geomatch.training.training_backup import read_step_counter
 
 
@@ -72,7 +72,7 @@ def test_keeps_the_latest_backups_and_ignores_staging_folders(tmp_path):
         backup.save(model)
     assert [step for step, _ in backup.list()] == [2, 3]
     # A staging folder left by a killed run is neither listed nor restored.
-    os.makedirs(tmp_path / "backup" / ".tmp-step-0000000009-abc")
+    os.makedirs(tmp_path / "backup" / ".step-0000000009.tmp-0123456789ab")
     assert [step for step, _ in backup.list()] == [2, 3]
     assert backup.restore(tiny_model())["global_step"] == 3
 
@@ -153,10 +153,11 @@ def test_the_next_backup_first_removes_a_killed_runs_staging_folders_only(tmp_pa
     fit_steps(model, 1)
     backup.save(model)
     stale = [
-        os.path.basename(atomic_files.make_staging_dir(directory, "step-0000000002")),
-        ".tmp-step-0000000005-abcd_123",
+        os.path.basename(atomic_dir._sibling(directory / "step-0000000002", "tmp")),
+        ".step-0000000005.tmp-abcdef012345",
     ]
-    unrelated = [".tmp-notes", ".tmp-best-epoch-0001-abcd1234", "step-notes"]
+    unrelated = [".tmp-notes", ".best-epoch-0001.tmp-0123456789ab", "step-notes",
+                 ".step-0000000002.tmp-mine"]
     for name in stale + unrelated:
         os.makedirs(directory / name, exist_ok=True)
         (directory / name / "state.weights.h5").write_text("half written")
@@ -167,13 +168,13 @@ def test_the_next_backup_first_removes_a_killed_runs_staging_folders_only(tmp_pa
     assert all((directory / name).is_dir() for name in stale)
 
     left_when_staging = []
-    make_staging_dir = atomic_files.make_staging_dir
+    atomic_directory = atomic_dir.atomic_directory
 
-    def look_then_make(*args):
+    def look_then_stage(*args):
         left_when_staging.append([name for name in stale if (directory / name).exists()])
-        return make_staging_dir(*args)
+        return atomic_directory(*args)
 
-    monkeypatch.setattr(atomic_files, "make_staging_dir", look_then_make)
+    monkeypatch.setattr(atomic_dir, "atomic_directory", look_then_stage)
     fit_steps(model, 1)
     resumed.save(model)
     assert left_when_staging == [[]]

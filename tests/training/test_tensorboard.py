@@ -1,0 +1,66 @@
+"""TensorBoard logs: Keras's callback in `fit`, the same scalars from the custom loop."""
+
+import glob
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_geomatch.training.custom_loop import EpochScalars
+from keras_geomatch.training.trainer import tensorboard_callback
+
+
+def read_events(folder):
+    """`{tag: [(step, plugin, value or None)]}` of the event files in `folder`."""
+    found = {}
+    for path in sorted(glob.glob(f"{folder}/events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                number = float(tf.make_ndarray(value.tensor)) if plugin == "scalars" else None
+                found.setdefault(value.tag, []).append((event.step, plugin, number))
+    return found
+
+
+def epoch_scalars(folder):
+    return {tag: [(step, number) for step, _, number in entries]
+            for tag, entries in read_events(folder).items() if tag.startswith("epoch_")}
+
+
+def fit_with_tensorboard(workdir):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    model.compile(keras.optimizers.Adam(0.125), "mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    return model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y),
+                     callbacks=[tensorboard_callback(workdir)])
+
+
+def test_fit_logs_scalars_histograms_and_the_graph(tmp_path):
+    history = fit_with_tensorboard(tmp_path).history
+    train = read_events(tmp_path / "logs" / "train")
+    assert [(s, v) for s, _, v in train["epoch_loss"]] == [
+        (0, history["loss"][0]), (1, history["loss"][1])]
+    assert [(s, v) for s, _, v in train["epoch_learning_rate"]] == [(0, 0.125), (1, 0.125)]
+    for weight in ("kernel", "bias"):
+        assert [(s, p) for s, p, _ in train[f"sequential/dense/{weight}/histogram"]] == [
+            (0, "histograms"), (1, "histograms")]
+    assert [p for _, p, _ in train["keras"]] == ["graph_keras_model"]
+    validation = epoch_scalars(tmp_path / "logs" / "validation")
+    assert validation == {"epoch_loss": [(0, history["val_loss"][0]),
+                                         (1, history["val_loss"][1])]}
+
+
+def test_the_custom_loop_writes_the_scalars_as_keras_does(tmp_path):
+    history = fit_with_tensorboard(tmp_path / "fit").history
+    writer = EpochScalars(tmp_path / "loop")
+    for epoch in range(2):
+        writer.write(epoch, {"loss": history["loss"][epoch], "val_loss": history["val_loss"][epoch],
+                             "learning_rate": 0.125})
+    writer.close()
+    for split in ("train", "validation"):
+        expected = epoch_scalars(tmp_path / "fit" / "logs" / split)
+        got = epoch_scalars(tmp_path / "loop" / split)
+        assert got.keys() == expected.keys()
+        for tag in expected:
+            np.testing.assert_allclose(got[tag], expected[tag], rtol=1e-6, err_msg=tag)
