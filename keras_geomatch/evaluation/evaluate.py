@@ -350,9 +350,7 @@ def evaluate_keypoint_pairs(
         identity_pck=identity_pck,
         pairs=pairs,
         thetas=np.concatenate([stages[0][1] for stages in batch_stages]),
-        thetas2=(
-            np.concatenate([stages[1][1] for stages in batch_stages]) if split2 is not None else None
-        ),
+        thetas2=None if split2 is None else np.concatenate([s[1][1] for s in batch_stages]),
         num_distinct_images=len(set(sources + targets)),
         num_backbone_images=sum(backbone_images.values()),
         use_feature_cache=bool(use_feature_cache),

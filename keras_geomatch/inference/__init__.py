@@ -1,5 +1,8 @@
 """Using trained models: load them, align two images, transfer points, draw.
 
+`align` runs the models as an `AlignmentChain` (`chain`), the code the
+exported serving graph and the evaluation share.
+
     from keras_geomatch.inference import align
     result = align("saved_models/NAME/model.keras", "source.jpg", "target.jpg")
     result.theta, result.warped_source, result.map_points([[x, y]])
@@ -10,6 +13,8 @@ The command line `python -m keras_geomatch.align` wraps `align` and
 
 from keras_geomatch.inference.align import Alignment
 from keras_geomatch.inference.align import align
+from keras_geomatch.inference.chain import AlignmentChain
+from keras_geomatch.inference.chain import StageModel
 from keras_geomatch.inference.figure import make_alignment_figure
 from keras_geomatch.inference.figure import save_alignment_figure
 from keras_geomatch.inference.images import load_image

@@ -1,5 +1,6 @@
 """The alignment chain against independent numpy compositions (SPEC §4)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -48,7 +49,8 @@ def numpy_resize(image, size):
 
 def random_images(seed, batch, height, width):
     """Smooth random float images in [0, 255]."""
-    coarse = np.random.default_rng(seed).uniform(0, 255, (batch, height // 6 + 2, width // 6 + 2, 3))
+    shape = (batch, height // 6 + 2, width // 6 + 2, 3)
+    coarse = np.random.default_rng(seed).uniform(0, 255, shape)
     fine = np.repeat(np.repeat(coarse, 6, axis=1), 6, axis=2)[:, :height, :width]
     return fine.astype(np.float32)
 
@@ -188,8 +190,6 @@ def test_stage_models_say_what_each_model_is(models):
 def test_bad_chains_are_refused(models):
     with pytest.raises(ValueError, match="at least one model"):
         chain.AlignmentChain([])
-    import keras
-
     image = keras.Input((8, 8, 3), name="image")
     other = keras.Model(image, keras.layers.Dense(6)(keras.layers.Flatten()(image)))
     with pytest.raises(ValueError, match="Expected a model with the inputs"):
