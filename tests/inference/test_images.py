@@ -8,6 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_geomatch.inference import load_image
+from keras_geomatch.inference.images import DEFAULT_MAX_MEGAPIXELS
 from keras_geomatch.inference.images import image_size_of_file
 
 
@@ -144,18 +145,145 @@ def _png_claiming_size(path, width, height):
     return path
 
 
-def test_png_over_pillows_pixel_limit_says_the_pixel_count_and_the_limit(tmp_path):
+def test_png_over_the_pixel_limit_is_refused_from_its_header_naming_max_megapixels(tmp_path):
     path = _png_claiming_size(tmp_path / "bomb.png", 30000, 30000)
     assert path.stat().st_size < 100
-    limit = 2 * Image.MAX_IMAGE_PIXELS
-    with pytest.raises(
-        ValueError,
-        match=rf"Expected the source to have at most {limit} pixels .*decompression-bomb"
-        rf".*Received: 900000000 pixels in .*bomb.png",
-    ):
+    message = (
+        rf"Expected the source to have at most {DEFAULT_MAX_MEGAPIXELS} megapixels "
+        rf"\(max_megapixels={DEFAULT_MAX_MEGAPIXELS}\). Received: 30000×30000 \(width×height\) "
+        rf"= 900 megapixels in .*bomb.png. Pass a larger max_megapixels"
+    )
+    with pytest.raises(ValueError, match=message):
         load_image(str(path), "source")
-    with pytest.raises(ValueError, match="Received: 900000000 pixels"):
+    with pytest.raises(ValueError, match=message):
         image_size_of_file(str(path), "source")
+
+
+def _png(path, height, width, seed=0):
+    pixels = _rgb(height, width, seed)
+    Image.fromarray(pixels).save(path)
+    return str(path), pixels
+
+
+def test_max_megapixels_is_the_limit_for_files_and_arrays(tmp_path):
+    path, pixels = _png(tmp_path / "a.png", 40, 50)  # 2000 pixels
+    with pytest.raises(ValueError, match=r"at most 0.0019 megapixels \(max_megapixels=0.0019\)"):
+        load_image(path, max_megapixels=0.0019)
+    with pytest.raises(ValueError, match=r"Received: 50×40 \(width×height\) = 0.002 megapixels. Pass"):
+        load_image(pixels, max_megapixels=0.0019)
+    with pytest.raises(ValueError, match="max_megapixels=0.0019"):
+        load_image(pixels[None], max_megapixels=0.0019)  # with a batch of one
+    with pytest.raises(ValueError, match="max_megapixels=0.0019"):
+        image_size_of_file(path, max_megapixels=0.0019)
+    np.testing.assert_array_equal(load_image(path, max_megapixels=0.002), pixels)  # at the limit
+    np.testing.assert_array_equal(load_image(path, max_megapixels=None), pixels)
+    assert image_size_of_file(path, max_megapixels=0.002) == (40, 50)
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "10", True, float("nan")])
+def test_bad_max_megapixels_is_a_value_error(value):
+    with pytest.raises(ValueError, match="Expected max_megapixels a positive number or None"):
+        load_image(np.zeros((4, 4), np.uint8), max_megapixels=value)
+
+
+def test_pillows_own_limit_is_lifted_while_the_header_is_read_and_restored(tmp_path, monkeypatch):
+    import warnings
+
+    path, pixels = _png(tmp_path / "a.png", 40, 50)
+    # 2000 pixels: over twice this, Pillow itself would refuse the file.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 900)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        np.testing.assert_array_equal(load_image(path), pixels)
+        assert image_size_of_file(path) == (40, 50)
+    assert Image.MAX_IMAGE_PIXELS == 900
+
+
+def _modes(tmp_path):
+    """Files of each 8-bit mode, with what Pillow's whole-image conversion gives."""
+    pixels = _rgb(37, 23, seed=4)
+    rgba = np.concatenate([pixels, np.full((37, 23, 1), 9, np.uint8)], -1)
+    files = {
+        "rgb.png": Image.fromarray(pixels),
+        "gray.png": Image.fromarray(pixels[..., 0], mode="L"),
+        "rgba.png": Image.fromarray(rgba, mode="RGBA"),
+        "palette.png": Image.fromarray(pixels).convert("P"),
+        "one_bit.png": Image.fromarray(pixels[..., 0] > 128),
+        "photo.jpg": Image.fromarray(pixels),
+    }
+    expected = {}
+    for name, image in files.items():
+        image.save(tmp_path / name)
+        with Image.open(tmp_path / name) as reread:
+            expected[name] = np.asarray(reread.convert("RGB"))
+    return expected
+
+
+@pytest.mark.parametrize("keep_uint8", [False, True])
+def test_files_are_converted_in_bands_of_rows_with_the_same_pixels(tmp_path, monkeypatch, keep_uint8):
+    from keras_geomatch.inference import images
+
+    expected = _modes(tmp_path)
+    monkeypatch.setattr(images, "_BAND_PIXELS", 50)  # bands of 2 rows, the last one shorter
+    for name, reference in expected.items():
+        image = load_image(str(tmp_path / name), keep_uint8=keep_uint8)
+        assert image.dtype == (np.uint8 if keep_uint8 else np.float32), name
+        np.testing.assert_array_equal(image, reference, err_msg=name)
+
+
+def test_keep_uint8_keeps_8_bit_images_and_only_those():
+    pixels = _rgb()
+    for given in (pixels, pixels[None], Image.fromarray(pixels), tf.constant(pixels)):
+        image = load_image(given, keep_uint8=True)
+        assert image.dtype == np.uint8 and image.shape == (6, 5, 3)
+        np.testing.assert_array_equal(image, pixels)
+    rgba = np.concatenate([pixels, np.zeros_like(pixels[..., :1])], -1)
+    np.testing.assert_array_equal(load_image(rgba, keep_uint8=True), pixels)
+    gray = load_image(pixels[..., 0], keep_uint8=True)
+    assert gray.dtype == np.uint8 and gray.flags.c_contiguous
+    np.testing.assert_array_equal(gray, np.repeat(pixels[..., :1], 3, -1))
+    np.testing.assert_array_equal(load_image(np.eye(2, dtype=bool), keep_uint8=True)[..., 1], [[255, 0], [0, 255]])
+    # Values that are not 8-bit stay float32, exactly as without keep_uint8.
+    for other in (pixels / 255.0, pixels.astype(np.uint16) * 257, pixels.astype(np.int32)):
+        image = load_image(other, keep_uint8=True)
+        assert image.dtype == np.float32
+        np.testing.assert_array_equal(image, load_image(other))
+
+
+def test_a_kept_uint8_array_is_a_copy():
+    pixels = _rgb()
+    image = load_image(pixels, keep_uint8=True)
+    image[:] = 0
+    assert pixels.any()
+
+
+def _traced_peak(function):
+    """Peak bytes numpy allocated while `function` ran (numpy reports to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = function()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+def test_loading_a_file_holds_no_second_copy_of_the_image(tmp_path, monkeypatch):
+    from keras_geomatch.inference import images
+
+    path, _ = _png(tmp_path / "big.png", 600, 400)
+    monkeypatch.setattr(images, "_BAND_PIXELS", 4000)
+    pixels = 600 * 400
+    peak, image = _traced_peak(lambda: load_image(path, keep_uint8=True))
+    assert image.dtype == np.uint8
+    assert peak < 3 * pixels * 1.2, peak  # the uint8 result and one band
+    peak, image = _traced_peak(lambda: load_image(path))
+    assert image.dtype == np.float32
+    assert peak < 15 * pixels * 1.1, peak  # the uint8 array while the float32 result is made
 
 
 def test_png_header_patch_keeps_a_valid_file(tmp_path):

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from keras_geomatch import geometry
 from keras_geomatch.inference import resize_image
 from keras_geomatch.inference import warp_images
+from keras_geomatch.inference.warp import resize_images
 from tests.inference.tiny_models import normalised_to_pixels
 from tests.inference.tiny_models import numpy_affine_map
 from tests.inference.tiny_models import pixels_to_normalised
@@ -109,3 +111,61 @@ def test_bad_theta_shapes_are_value_errors():
         warp_images(images, [("affine", np.zeros((3, 6)))], (4, 4))
     with pytest.raises(ValueError, match="Unknown geometric_model"):
         warp_images(images, [("similarity", np.zeros(4))], (4, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("geometric_model", ["affine", "tps"])
+def test_banded_warp_is_geometry_bilinear_sample_bit_for_bit(dtype, geometric_model):
+    """The numpy sampling of the bands is `geometry.bilinear_sample`'s arithmetic."""
+    rng = np.random.default_rng(6)
+    source = rng.integers(0, 256, (2, 23, 31, 3)).astype(dtype)
+    theta = np.array(geometry.identity_theta(geometric_model, 2), np.float32)
+    theta += rng.uniform(-0.3, 0.3, theta.shape).astype(np.float32)  # some points fall outside
+    expected = geometry.bilinear_sample(
+        source.astype(np.float32), geometry.transform_grid(theta, geometric_model, 17, 19)
+    ).numpy()
+    # Bands of one row, and of a row and a half across the batch.
+    for max_grid_points in (1, 57):
+        warped = warp_images(source, [(geometric_model, theta)], (17, 19), max_grid_points)
+        assert warped.dtype == np.float32
+        if geometric_model == "affine":
+            np.testing.assert_array_equal(warped, expected)
+        else:  # the TPS map of a band may differ from the whole grid's in the last bit
+            np.testing.assert_allclose(warped, expected, rtol=1e-5, atol=1e-3)
+    assert np.any(expected == 0.0) and expected.max() > 200
+
+
+def test_resize_is_geometry_resize_images_for_uint8_and_float():
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (1, 41, 29, 3), dtype=np.uint8)
+    for images in (pixels, pixels.astype(np.float32) + 0.25, pixels.astype(np.float64)):
+        np.testing.assert_array_equal(
+            resize_images(images, (13, 17)), geometry.resize_images(images, (13, 17)).numpy()
+        )
+    np.testing.assert_array_equal(resize_images(pixels, (13, 17)), resize_images(pixels.astype(np.float32), (13, 17)))
+
+
+def test_a_uint8_source_is_sampled_in_place_without_a_float_copy():
+    import tracemalloc
+
+    source = np.random.default_rng(8).integers(0, 256, (1, 600, 400, 3), dtype=np.uint8)
+    theta = np.array([0.9, 0.1, 0.0, -0.1, 0.9, 0.0], np.float32)
+    tracemalloc.start()
+    try:
+        warped = warp_images(source, [("affine", theta)], (30, 20), max_grid_points=100)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert warped.shape == (1, 30, 20, 3)
+    # A float32 copy of the source would be 4× its size; a band is a few kB.
+    assert peak < source.nbytes / 4, peak
+
+
+def test_non_contiguous_and_tensor_sources():
+    import tensorflow as tf
+
+    images = np.random.default_rng(9).uniform(0, 255, (1, 8, 10, 4)).astype(np.float32)
+    rgb = images[..., :3]  # a strided view
+    expected = warp_images(np.ascontiguousarray(rgb), [], (5, 6))
+    np.testing.assert_array_equal(warp_images(rgb, [], (5, 6)), expected)
+    np.testing.assert_array_equal(warp_images(tf.constant(rgb), [], (5, 6)), expected)
