@@ -7,22 +7,44 @@
 
 Without any data set, `builtin_sample_images()` gives a few photographs
 shipped with scikit-image.
+
+`PairConfig` and `random_theta` are imported here (neither starts
+TensorFlow on import); the rest on first use, so that the command-line
+programs read the config without starting TensorFlow.
 """
 
-from keras_geomatch.data.augmentation import ViewAugmentation
-from keras_geomatch.data.image_check import CHECK_MODES
-from keras_geomatch.data.image_check import SkippedImages
-from keras_geomatch.data.image_check import check_image_file
-from keras_geomatch.data.image_check import check_image_files
-from keras_geomatch.data.image_decoding import decode_rgb
-from keras_geomatch.data.image_decoding import load_resized_image
-from keras_geomatch.data.image_files import IMAGE_EXTENSIONS
-from keras_geomatch.data.image_files import list_image_files
-from keras_geomatch.data.image_files import read_image_list
+import importlib
+
 from keras_geomatch.data.pair_config import PairConfig
-from keras_geomatch.data.pair_dataset import make_pair_dataset
 from keras_geomatch.data.random_theta import random_theta
-from keras_geomatch.data.sample_images import builtin_sample_images
-from keras_geomatch.data.synthetic_pair import crop_grid_to_image_grid
-from keras_geomatch.data.synthetic_pair import make_synthetic_pair
-from keras_geomatch.data.synthetic_pair import make_synthetic_pairs
+
+# Public name -> the submodule defining it (these import TensorFlow).
+_LAZY = {
+    "ViewAugmentation": "augmentation",
+    "CHECK_MODES": "image_check",
+    "SkippedImages": "image_check",
+    "check_image_file": "image_check",
+    "check_image_files": "image_check",
+    "decode_rgb": "image_decoding",
+    "load_resized_image": "image_decoding",
+    "IMAGE_EXTENSIONS": "image_files",
+    "list_image_files": "image_files",
+    "read_image_list": "image_files",
+    "make_pair_dataset": "pair_dataset",
+    "builtin_sample_images": "sample_images",
+    "crop_grid_to_image_grid": "synthetic_pair",
+    "make_synthetic_pair": "synthetic_pair",
+    "make_synthetic_pairs": "synthetic_pair",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -2,14 +2,28 @@
 
 The defaults are the reference's: images resized to 480×640 (H×W), mirror
 padded by half their size on each side, a crop factor of 9/16, output pairs
-of 240×240, and the random θ ranges below.
+of 240×240, and the random θ ranges of `keras_geomatch.geometry.ranges`.
+
+Flat names. The command-line programs define one flag per value, named by
+flattening the fields: a field whose metadata has a `flag_prefix` holds a
+nested ranges dataclass, and each of its fields `f` becomes
+`flag_prefix + f` (`affine.max_rotation` → `affine_max_rotation`,
+`tps.max_offset` → `tps_max_offset`); every other field keeps its name.
+Every field has its help text in `metadata["help"]`.
+
+Only the standard library is imported here (and `geometry.ranges`, which
+imports nothing else): flags are defined before TensorFlow starts. Building
+a `PairConfig` checks `geometric_model` against the registry, which does
+import TensorFlow.
 """
 
 import dataclasses
-import math
 from typing import Tuple
 
-from keras_geomatch.geometry import transforms
+from keras_geomatch.geometry.ranges import AffineRanges
+from keras_geomatch.geometry.ranges import HomographyRanges
+from keras_geomatch.geometry.ranges import TpsRanges
+from keras_geomatch.geometry.ranges import check_range
 
 
 def _check_size(name, value):
@@ -25,18 +39,15 @@ def _check_size(name, value):
     return size
 
 
-def _check_range(name, value, low, high, low_open=False, high_open=False):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = math.nan
-    ok = math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"Expected {name} in {interval}. Received: {name}={value!r}")
-    return value
+def _field(default, help_text):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+def _ranges_field(ranges_class, help_text):
+    return dataclasses.field(
+        default_factory=ranges_class,
+        metadata={"flag_prefix": ranges_class.flag_prefix, "help": help_text},
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +63,9 @@ class PairConfig:
     resized one, so the source is the central `crop_factor` (9/16) of the
     resized image in each direction.
 
-    Random θgt (each U(a, b) independent, SPEC §3):
-
-    * affine: `A = R(α)·R(-φ)·diag(λ1, λ2)·R(φ)`, α ~ U(±affine_max_rotation),
-      φ ~ U(±affine_max_shear_angle), λ1, λ2 ~ U(affine_scale_range),
-      tx, ty ~ U(±affine_max_translation); θ = [a11, a12, tx, a21, a22, ty].
-    * tps: identity θ + U(±tps_max_offset) on each of the 18 values.
-    * hom: the corners + U(±hom_max_offset) on each of the 8 values;
-      `hom_matrix`: the same homography as a 9-value matrix (h33 = 1).
+    Random θgt: `geometric_model`'s `random_theta` with its ranges from
+    `ranges_for()`; the distributions are described by the ranges classes
+    (`geometry.AffineRanges`, `TpsRanges`, `HomographyRanges`).
 
     Attributes:
         geometric_model: one of `keras_geomatch.geometry.GEOMETRIC_MODELS`.
@@ -68,34 +74,41 @@ class PairConfig:
         padding_factor: mirror padding on each side, a fraction of the size,
             in (0, 1].
         crop_factor: in (0, 1]; see above.
-        affine_max_rotation: radians, >= 0.
-        affine_max_shear_angle: radians, >= 0 (φ, the axis of the scaling).
-        affine_scale_range: `(low, high)` with 0 < low <= high.
-        affine_max_translation: >= 0, in normalised units.
-        tps_max_offset: >= 0, in normalised units.
-        hom_max_offset: in [0, 0.5): below 0.5 each corner stays in its own
-            quadrant box, so the quadrilateral is convex and the homography
-            well defined.
+        affine: `AffineRanges` of affine θgt (a dict of its fields works too).
+        tps: `TpsRanges` of TPS θgt.
+        hom: `HomographyRanges` of homography θgt (`hom` and `hom_matrix`).
 
     Example:
-        >>> config = PairConfig("tps", image_size=(64, 64))
+        >>> config = PairConfig("tps", image_size=(64, 64), tps={"max_offset": 0.2})
         >>> config.grid_scale
         0.28125
+        >>> config.ranges_for()
+        TpsRanges(max_offset=0.2)
     """
 
-    geometric_model: str = "affine"
-    image_size: Tuple[int, int] = (240, 240)
-    resize_size: Tuple[int, int] = (480, 640)
-    padding_factor: float = 0.5
-    crop_factor: float = 9.0 / 16.0
-    affine_max_rotation: float = math.pi / 12.0
-    affine_max_shear_angle: float = math.pi / 6.0
-    affine_scale_range: Tuple[float, float] = (0.75, 1.25)
-    affine_max_translation: float = 0.25
-    tps_max_offset: float = 0.4
-    hom_max_offset: float = 0.4
+    geometric_model: str = _field("affine", "Geometric model of θ.")
+    image_size: Tuple[int, int] = _field(
+        (240, 240), "Size of the source and target images: height,width."
+    )
+    resize_size: Tuple[int, int] = _field(
+        (480, 640), "Images are resized to height,width before cutting pairs."
+    )
+    padding_factor: float = _field(
+        0.5, "Mirror padding on each side, a fraction of the size, in (0, 1]."
+    )
+    crop_factor: float = _field(
+        9.0 / 16.0,
+        "In (0, 1]: the pair's grids are scaled by padding_factor·crop_factor in the padded "
+        "image (with the default padding, the fraction of the resized image the source covers).",
+    )
+    affine: AffineRanges = _ranges_field(AffineRanges, "Ranges of random affine θgt.")
+    tps: TpsRanges = _ranges_field(TpsRanges, "Ranges of random TPS θgt.")
+    hom: HomographyRanges = _ranges_field(HomographyRanges, "Ranges of random homography θgt.")
 
     def __post_init__(self):
+        # The registry imports TensorFlow: only when a config is built.
+        from keras_geomatch.geometry import transforms
+
         # frozen=True forbids plain assignment, even in __post_init__.
         def store(name, value):
             object.__setattr__(self, name, value)
@@ -103,32 +116,30 @@ class PairConfig:
         store("geometric_model", transforms.get_geometric_model(self.geometric_model).name)
         store("image_size", _check_size("image_size", self.image_size))
         store("resize_size", _check_size("resize_size", self.resize_size))
-        store("padding_factor", _check_range("padding_factor", self.padding_factor, 0.0, 1.0, low_open=True))
-        store("crop_factor", _check_range("crop_factor", self.crop_factor, 0.0, 1.0, low_open=True))
-        for name in (
-            "affine_max_rotation",
-            "affine_max_shear_angle",
-            "affine_max_translation",
-            "tps_max_offset",
-        ):
-            store(name, _check_range(name, getattr(self, name), 0.0, math.inf, high_open=True))
-        store("hom_max_offset", _check_range("hom_max_offset", self.hom_max_offset, 0.0, 0.5, high_open=True))
-        scale = self.affine_scale_range
-        try:
-            scale = tuple(float(s) for s in scale)
-            ok = len(scale) == 2 and 0.0 < scale[0] <= scale[1] < math.inf
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(
-                "Expected affine_scale_range as (low, high) with 0 < low <= high. "
-                f"Received: affine_scale_range={self.affine_scale_range!r}"
-            )
-        store("affine_scale_range", scale)
+        store("padding_factor", check_range("padding_factor", self.padding_factor, 0.0, 1.0, low_open=True))
+        store("crop_factor", check_range("crop_factor", self.crop_factor, 0.0, 1.0, low_open=True))
+        for field in _ranges_fields():
+            store(field.name, _as_ranges(field, getattr(self, field.name)))
+
+    def ranges_for(self, geometric_model=None):
+        """The ranges of `geometric_model`'s random θgt (default: this config's model)."""
+        from keras_geomatch.geometry import transforms
+
+        model = transforms.get_geometric_model(geometric_model or self.geometric_model)
+        for field in _ranges_fields():
+            ranges = getattr(self, field.name)
+            if isinstance(ranges, model.ranges):
+                return ranges
+        raise ValueError(
+            f"PairConfig has no field of type {model.ranges.__name__} for "
+            f"geometric_model={model.name!r}: add one (a new model's ranges)."
+        )
 
     @property
     def num_params(self):
         """Size of θ for `geometric_model`."""
+        from keras_geomatch.geometry import transforms
+
         return transforms.get_geometric_model(self.geometric_model).num_params
 
     @property
@@ -145,3 +156,27 @@ class PairConfig:
     def padded_size(self):
         """`(height, width)` of the mirror-padded image (960×1280 by default)."""
         return tuple(s + 2 * p for s, p in zip(self.resize_size, self.padding))
+
+
+def _ranges_fields():
+    return [f for f in dataclasses.fields(PairConfig) if "flag_prefix" in f.metadata]
+
+
+def _as_ranges(field, value):
+    """The ranges dataclass of `field` from an instance or a dict of its fields."""
+    ranges_class = field.default_factory
+    if isinstance(value, ranges_class):
+        return value
+    if isinstance(value, dict):
+        names = {f.name for f in dataclasses.fields(ranges_class)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ValueError(
+                f"Unknown {field.name} range(s) {unknown}. Expected some of "
+                f"{sorted(names)}. Received: {field.name}={value!r}"
+            )
+        return ranges_class(**value)
+    raise ValueError(
+        f"Expected {field.name} as a {ranges_class.__name__} or a dict of its fields. "
+        f"Received: {field.name}={value!r}"
+    )

@@ -13,25 +13,53 @@ Conventions (SPEC §2), stated once here and pinned by `tests/geometry`:
 * Bilinear sampling outside the image reads zeros.
 
 Everything that warps or maps points (layers, the data pipeline, metrics,
-export) calls the functions below; there is no second copy of a warp.
+export) calls the functions below; there is no second copy of a warp. Each
+geometric model is one `GeometricModel` entry of `GEOMETRIC_MODELS`, defined
+in its own file (`affine.py`, `homography.py`, `tps.py`).
+
+The ranges of random θgt (`ranges.py`) and `GeometricModel` are imported
+here; everything else on first use, so that `data.PairConfig` and the
+ranges can be read without starting TensorFlow (the command-line programs
+define their flags from them).
 """
 
-from keras_geomatch.geometry.affine import affine_map_points
-from keras_geomatch.geometry.coordinates import identity_grid
-from keras_geomatch.geometry.coordinates import normalized_to_pixel
-from keras_geomatch.geometry.coordinates import pixel_to_normalized
-from keras_geomatch.geometry.homography import homography_4pt_to_matrix
-from keras_geomatch.geometry.homography import homography_map_points
-from keras_geomatch.geometry.resize import resize_images
-from keras_geomatch.geometry.sampler import bilinear_sample
-from keras_geomatch.geometry.tps import TPS_CONTROL_X
-from keras_geomatch.geometry.tps import TPS_CONTROL_Y
-from keras_geomatch.geometry.tps import tps_coefficients
-from keras_geomatch.geometry.tps import tps_map_points
-from keras_geomatch.geometry.transforms import GEOMETRIC_MODELS
-from keras_geomatch.geometry.transforms import GeometricModel
-from keras_geomatch.geometry.transforms import compose_map_points
-from keras_geomatch.geometry.transforms import get_geometric_model
-from keras_geomatch.geometry.transforms import identity_theta
-from keras_geomatch.geometry.transforms import map_points
-from keras_geomatch.geometry.transforms import transform_grid
+import importlib
+
+from keras_geomatch.geometry.geometric_model import GeometricModel
+from keras_geomatch.geometry.ranges import AffineRanges
+from keras_geomatch.geometry.ranges import HomographyRanges
+from keras_geomatch.geometry.ranges import TpsRanges
+
+# Public name -> the submodule defining it (these import TensorFlow).
+_LAZY = {
+    "affine_map_points": "affine",
+    "identity_grid": "coordinates",
+    "normalized_to_pixel": "coordinates",
+    "pixel_to_normalized": "coordinates",
+    "homography_4pt_to_matrix": "homography",
+    "homography_map_points": "homography",
+    "resize_images": "resize",
+    "bilinear_sample": "sampler",
+    "TPS_CONTROL_X": "tps",
+    "TPS_CONTROL_Y": "tps",
+    "tps_coefficients": "tps",
+    "tps_map_points": "tps",
+    "GEOMETRIC_MODELS": "transforms",
+    "compose_map_points": "transforms",
+    "get_geometric_model": "transforms",
+    "identity_theta": "transforms",
+    "map_points": "transforms",
+    "transform_grid": "transforms",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

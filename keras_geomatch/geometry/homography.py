@@ -9,6 +9,9 @@ on homogeneous (x, y, 1); the 4-point form gives H with h33 = 1.
 
 import tensorflow as tf
 
+from keras_geomatch.geometry.geometric_model import GeometricModel
+from keras_geomatch.geometry.ranges import HomographyRanges
+
 HOMOGRAPHY_CORNERS_X = (-1.0, -1.0, 1.0, 1.0)
 HOMOGRAPHY_CORNERS_Y = (-1.0, 1.0, -1.0, 1.0)
 HOMOGRAPHY_MATRIX_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -76,3 +79,51 @@ def homography_map_points(matrix, points):
     else:
         mapped = tf.einsum("bij,bnj->bni", matrix, homogeneous)
     return mapped[..., :2] / mapped[..., 2:3]
+
+
+def homography_4pt_map_points(theta, points):
+    """Maps points by a 4-point θ `(batch, 8)`; as `homography_map_points`."""
+    return homography_map_points(homography_4pt_to_matrix(theta), points)
+
+
+def random_homography_4pt_theta(seed, ranges):
+    """A random 4-point θgt: the corners plus U(±max_offset) on each value (SPEC §3).
+
+    Args:
+        seed: `(2,)` ints (int32 or int64 tensor, or a pair), the stateless seed.
+        ranges: a `HomographyRanges`.
+
+    Returns:
+        `(8,)` float32.
+    """
+    corners = tf.constant(HOMOGRAPHY_CORNERS_X + HOMOGRAPHY_CORNERS_Y, dtype="float32")
+    offset = ranges.max_offset
+    return corners + tf.random.stateless_uniform(
+        [8], seed=seed, minval=-offset, maxval=offset, dtype="float32"
+    )
+
+
+def random_homography_matrix_theta(seed, ranges):
+    """The homography of `random_homography_4pt_theta` (same seed) as its
+    3×3 matrix, row-major, `(9,)` float32 with h33 = 1."""
+    theta = random_homography_4pt_theta(seed, ranges)
+    return tf.reshape(homography_4pt_to_matrix(theta[None]), [9])
+
+
+HOMOGRAPHY_4PT = GeometricModel(
+    name="hom",
+    num_params=8,
+    identity=HOMOGRAPHY_CORNERS_X + HOMOGRAPHY_CORNERS_Y,
+    map_points=homography_4pt_map_points,
+    random_theta=random_homography_4pt_theta,
+    ranges=HomographyRanges,
+)
+
+HOMOGRAPHY_MATRIX = GeometricModel(
+    name="hom_matrix",
+    num_params=9,
+    identity=HOMOGRAPHY_MATRIX_IDENTITY,
+    map_points=homography_map_points,
+    random_theta=random_homography_matrix_theta,
+    ranges=HomographyRanges,
+)

@@ -16,6 +16,9 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from keras_geomatch.geometry.geometric_model import GeometricModel
+from keras_geomatch.geometry.ranges import TpsRanges
+
 TPS_CONTROL_X = (-1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
 TPS_CONTROL_Y = (-1.0, 0.0, 1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 1.0)
 TPS_NUM_CONTROL_POINTS = len(TPS_CONTROL_X)
@@ -88,3 +91,47 @@ def tps_map_points(theta, points, reg_factor=0.0):
     if points.shape.rank == 2:
         return tf.einsum("mk,bkc->bmc", basis, coef)
     return tf.einsum("bmk,bkc->bmc", basis, coef)
+
+
+def tps_map_options(reg_factor=0.0):
+    """Checks the options of `tps_map_points`; solves L⁻¹ for them up front.
+
+    Returns:
+        `{"reg_factor": float}`.
+    """
+    try:
+        ok = float(reg_factor) >= 0.0 and np.isfinite(float(reg_factor))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"Expected reg_factor >= 0. Received: reg_factor={reg_factor}")
+    tps_system_inverse(float(reg_factor))
+    return {"reg_factor": float(reg_factor)}
+
+
+def random_tps_theta(seed, ranges):
+    """A random TPS θgt: the identity plus U(±max_offset) on each of the 18 values (SPEC §3).
+
+    Args:
+        seed: `(2,)` ints (int32 or int64 tensor, or a pair), the stateless seed.
+        ranges: a `TpsRanges`.
+
+    Returns:
+        `(18,)` float32.
+    """
+    identity = tf.constant(TPS_CONTROL_X + TPS_CONTROL_Y, dtype="float32")
+    offset = ranges.max_offset
+    return identity + tf.random.stateless_uniform(
+        [2 * TPS_NUM_CONTROL_POINTS], seed=seed, minval=-offset, maxval=offset, dtype="float32"
+    )
+
+
+TPS = GeometricModel(
+    name="tps",
+    num_params=2 * TPS_NUM_CONTROL_POINTS,
+    identity=TPS_CONTROL_X + TPS_CONTROL_Y,
+    map_points=tps_map_points,
+    random_theta=random_tps_theta,
+    ranges=TpsRanges,
+    map_options=tps_map_options,
+)

@@ -10,10 +10,11 @@
 | `tps`        | 18     | source positions of the 3×3 control grid  |
 
 All map target → source in normalised, corner-aligned coordinates.
-"""
 
-import dataclasses
-from typing import Callable, Tuple
+A new model is one geometry file defining its `GeometricModel` (θ size,
+identity, point map, random θ, ranges) plus one line below; if it needs new
+ranges, a dataclass in `ranges.py` and a field of `data.PairConfig`.
+"""
 
 import numpy as np
 import tensorflow as tf
@@ -22,45 +23,17 @@ from keras_geomatch.geometry import affine
 from keras_geomatch.geometry import coordinates
 from keras_geomatch.geometry import homography
 from keras_geomatch.geometry import tps
+from keras_geomatch.geometry.geometric_model import GeometricModel
 
-
-@dataclasses.dataclass(frozen=True)
-class GeometricModel:
-    """A family of transformations: its θ size, identity and point map."""
-
-    name: str
-    num_params: int
-    identity: Tuple[float, ...]
-    # (theta (batch, num_params), points (batch, n, 2) or shared (n, 2),
-    #  **options) -> points (batch, n, 2)
-    map_points: Callable
-
-
-def _hom_map_points(theta, points):
-    return homography.homography_map_points(
-        homography.homography_4pt_to_matrix(theta), points
-    )
-
-
+# One line per model; each entry is defined in its own geometry file.
 GEOMETRIC_MODELS = {
-    "affine": GeometricModel(
-        "affine", 6, affine.AFFINE_IDENTITY, affine.affine_map_points
-    ),
-    "hom": GeometricModel(
-        "hom",
-        8,
-        homography.HOMOGRAPHY_CORNERS_X + homography.HOMOGRAPHY_CORNERS_Y,
-        _hom_map_points,
-    ),
-    "hom_matrix": GeometricModel(
-        "hom_matrix",
-        9,
-        homography.HOMOGRAPHY_MATRIX_IDENTITY,
-        homography.homography_map_points,
-    ),
-    "tps": GeometricModel(
-        "tps", 18, tps.TPS_CONTROL_X + tps.TPS_CONTROL_Y, tps.tps_map_points
-    ),
+    model.name: model
+    for model in (
+        affine.AFFINE,
+        homography.HOMOGRAPHY_4PT,
+        homography.HOMOGRAPHY_MATRIX,
+        tps.TPS,
+    )
 }
 
 

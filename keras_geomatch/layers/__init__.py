@@ -13,12 +13,5 @@ from keras_geomatch.layers.tps_grid_gen import TpsGridGen
 
 
 def make_grid_gen(geometric_model, output_size, **kwargs):
-    """The grid generator layer of a geometric model name."""
-    from keras_geomatch.geometry import get_geometric_model
-
-    name = get_geometric_model(geometric_model).name
-    if name == "affine":
-        return AffineGridGen(output_size, **kwargs)
-    if name == "tps":
-        return TpsGridGen(output_size, **kwargs)
-    return HomographyGridGen(output_size, matrix_form=(name == "hom_matrix"), **kwargs)
+    """`GridGen(geometric_model, output_size, **kwargs)`, kept for its callers."""
+    return GridGen(geometric_model, output_size, **kwargs)

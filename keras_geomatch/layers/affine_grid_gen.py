@@ -1,4 +1,4 @@
-"""AffineGridGen: affine θ (6 values) → sampling grid."""
+"""AffineGridGen: the paper's name for `GridGen("affine", ...)`."""
 
 import keras
 
@@ -18,4 +18,10 @@ class AffineGridGen(GridGen):
         >>> AffineGridGen((240, 240))(np.array([[1., 0, 0, 0, 1, 0]]))  # identity grid
     """
 
-    geometric_model = "affine"
+    def __init__(self, output_size=(240, 240), **kwargs):
+        super().__init__("affine", output_size, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["geometric_model"]  # fixed by the class
+        return config

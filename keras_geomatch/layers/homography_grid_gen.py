@@ -1,4 +1,4 @@
-"""HomographyGridGen: homography θ (8-value 4-point or 9-value matrix) → grid."""
+"""HomographyGridGen: `GridGen("hom" or "hom_matrix", ...)` under one name."""
 
 import keras
 
@@ -19,9 +19,10 @@ class HomographyGridGen(GridGen):
     """
 
     def __init__(self, output_size=(240, 240), matrix_form=False, **kwargs):
-        super().__init__(output_size, **kwargs)
+        super().__init__("hom_matrix" if matrix_form else "hom", output_size, **kwargs)
         self.matrix_form = bool(matrix_form)
-        self.geometric_model = "hom_matrix" if self.matrix_form else "hom"
 
     def get_config(self):
-        return {**super().get_config(), "matrix_form": self.matrix_form}
+        config = super().get_config()
+        del config["geometric_model"]  # given by matrix_form
+        return {**config, "matrix_form": self.matrix_form}

@@ -1,8 +1,7 @@
-"""TpsGridGen: thin-plate-spline θ (18 values) → sampling grid."""
+"""TpsGridGen: the paper's name for `GridGen("tps", ...)`."""
 
 import keras
 
-from keras_geomatch.geometry import tps
 from keras_geomatch.layers.grid_gen import GridGen
 
 
@@ -21,17 +20,14 @@ class TpsGridGen(GridGen):
     `(batch, height, width, 2)`.
     """
 
-    geometric_model = "tps"
-
     def __init__(self, output_size=(240, 240), reg_factor=0.0, **kwargs):
-        super().__init__(output_size, **kwargs)
-        if reg_factor < 0:
-            raise ValueError(f"Expected reg_factor >= 0. Received: reg_factor={reg_factor}")
-        self.reg_factor = float(reg_factor)
-        tps.tps_system_inverse(self.reg_factor)  # solve once, up front
+        super().__init__("tps", output_size, reg_factor=reg_factor, **kwargs)
 
-    def _map_options(self):
-        return {"reg_factor": self.reg_factor}
+    @property
+    def reg_factor(self):
+        return self.map_options["reg_factor"]
 
     def get_config(self):
-        return {**super().get_config(), "reg_factor": self.reg_factor}
+        config = super().get_config()
+        del config["geometric_model"]  # fixed by the class
+        return config
