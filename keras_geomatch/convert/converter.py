@@ -27,7 +27,8 @@ import numpy as np
 
 from keras_geomatch.convert import torch_checkpoint
 from keras_geomatch.convert import weights_mapping
-from keras_geomatch.models import build_geomatch_model
+from keras_geomatch.models import GeomatchModel
+from keras_geomatch.models import require_geomatch_model
 
 
 def _find_layer(model, keras_path):
@@ -58,23 +59,31 @@ def _flatten_hwc(regression):
     return height, width, regression.conv_filters[-1]
 
 
-def load_reference_weights(model, state_dict, backbone):
-    """Copies a reference state dict into a model from ``build_geomatch_model``.
+def load_reference_weights(model, state_dict, backbone=None):
+    """Copies a reference state dict into a ``GeomatchModel``.
 
     Args:
-        model: the Keras model (inputs source/target image, output θ).
+        model: the ``GeomatchModel``; its backbone must be one of
+            ``weights_mapping.CHECKPOINT_LAYOUT`` (``"vgg16"``,
+            ``"resnet101_torch"`` or ``"resnet101"``).
         state_dict: ``{key: numpy array}``; ``FeatureExtraction.vgg.*`` keys
             are accepted as the older spelling of ``FeatureExtraction.model.*``.
-        backbone: a key of ``weights_mapping.CHECKPOINT_LAYOUT`` (``"vgg16"``,
-            ``"resnet101_torch"`` or ``"resnet101"``), the model's backbone.
+        backbone: deprecated, the model says it (``model.backbone``); if
+            given, it must be the model's.
 
     Raises:
         ValueError: keys missing or unexpected (all listed), a shape that
             differs from the Keras variable's, or a Keras weight of the
             backbone/regression that the checkpoint does not set.
     """
+    model = require_geomatch_model(model)
+    if backbone is not None and backbone != model.backbone:
+        raise ValueError(
+            f"Expected backbone={model.backbone!r}, the model's (or None). "
+            f"Received: backbone={backbone!r}"
+        )
     state_dict = weights_mapping.normalize_keys(state_dict)
-    mappings = weights_mapping.model_mappings(backbone)
+    mappings = weights_mapping.model_mappings(model.backbone)
     weights_mapping.check_keys(state_dict, mappings)
     flatten_hwc = _flatten_hwc(model.get_layer("feature_regression"))
 
@@ -146,8 +155,9 @@ def convert_checkpoint(
         allow_unsafe_pickle: see ``torch_checkpoint.load_checkpoint``.
 
     Returns:
-        The ``keras.Model`` (inputs ``source_image``/``target_image`` RGB in
-        [0, 255], output θ), its geometric model inferred from θ's size.
+        The ``GeomatchModel`` (inputs ``source_image``/``target_image`` RGB
+        in [0, 255], output θ), its geometric model the one whose θ has the
+        checkpoint's size.
 
     Example:
         >>> model = convert_checkpoint("best_affine_vgg.pth.tar", "affine_vgg.keras")
@@ -177,14 +187,14 @@ def convert_checkpoint(
             f"backbone={weights_mapping.DEFAULT_BACKBONE[layout]!r} reproduces it.",
             stacklevel=2,
         )
-    model = build_geomatch_model(
-        geometric_model=geometric_model,
-        backbone=backbone,
-        weights=None,
+    model = GeomatchModel(
+        geometric_model,
+        backbone,
         image_size=tuple(image_size),
+        weights=None,
         preprocessing="torch",
     )
-    load_reference_weights(model, state_dict, backbone)
+    load_reference_weights(model, state_dict)
     if output_path is not None:
         output_path = os.fspath(output_path)
         if not output_path.endswith(".keras"):

@@ -31,6 +31,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_geomatch import geometry
+
 FEATURE_PREFIX = "FeatureExtraction.model."
 LEGACY_FEATURE_PREFIX = "FeatureExtraction.vgg."
 IGNORED_SUFFIXES = ("num_batches_tracked",)
@@ -40,10 +42,6 @@ CHECKPOINT_LAYOUT = {"vgg16": "vgg16", "resnet101_torch": "resnet101", "resnet10
 BACKBONES = tuple(CHECKPOINT_LAYOUT)
 # Checkpoint layout → the backbone that reproduces the reference exactly.
 DEFAULT_BACKBONE = {"vgg16": "vgg16", "resnet101": "resnet101_torch"}
-
-# Size of θ (FeatureRegression.linear.bias) → geometric model name of the
-# model builder's registry.
-GEOMETRIC_MODEL_BY_OUTPUT_DIM = {6: "affine", 8: "hom", 9: "hom_matrix", 18: "tps"}
 
 VGG16_KERAS_NAME_BY_TORCH_INDEX = {
     0: "block1_conv1",
@@ -106,7 +104,11 @@ def normalize_keys(state_dict):
 
 
 def infer_geometric_model(state_dict):
-    """The geometric model from the size of ``FeatureRegression.linear.bias``."""
+    """The geometric model whose θ has the size of ``FeatureRegression.linear.bias``.
+
+    The reference's file does not name it: the sizes are those of
+    ``keras_geomatch.geometry.GEOMETRIC_MODELS`` (each size is one model's).
+    """
     key = "FeatureRegression.linear.bias"
     if key not in state_dict:
         raise ValueError(
@@ -114,13 +116,13 @@ def infer_geometric_model(state_dict):
             f"starting with: {sorted(state_dict)[:5]}"
         )
     output_dim = int(np.shape(state_dict[key])[0])
-    if output_dim not in GEOMETRIC_MODEL_BY_OUTPUT_DIM:
+    by_size = {spec.num_params: name for name, spec in geometry.GEOMETRIC_MODELS.items()}
+    if output_dim not in by_size:
         raise ValueError(
-            "Expected FeatureRegression.linear.bias of size "
-            f"{sorted(GEOMETRIC_MODEL_BY_OUTPUT_DIM)} "
-            f"({GEOMETRIC_MODEL_BY_OUTPUT_DIM}). Received: size {output_dim}"
+            f"Expected FeatureRegression.linear.bias of size {sorted(by_size)} "
+            f"({dict(sorted(by_size.items()))}). Received: size {output_dim}"
         )
-    return GEOMETRIC_MODEL_BY_OUTPUT_DIM[output_dim]
+    return by_size[output_dim]
 
 
 def infer_layout(state_dict):

@@ -5,7 +5,7 @@ Layout of `export_dir`:
     export_dir/
       model.keras            the (first-stage) Keras model: keras.models.load_model
       model_stage2.keras     the second-stage model, for a two-stage export only
-      config.json            the training config given, plus what the export found
+      config.json            the training config given, plus what the models say they are
       serving/VERSION/       the SavedModel, laid out for TF Serving
                              (model_base_path = export_dir/serving)
 
@@ -30,7 +30,7 @@ import numpy as np
 from keras_geomatch.export import atomic_dir
 from keras_geomatch.export import serving_signatures
 from keras_geomatch.export.saved_model import write_saved_model
-from keras_geomatch.models import backbone_of
+from keras_geomatch.models import upgrade_if_legacy
 
 MODEL_FILE = "model.keras"
 STAGE2_MODEL_FILE = "model_stage2.keras"
@@ -42,14 +42,16 @@ def export_model(model, export_dir, config=None, version=1, second_stage_model=N
     """Writes the `.keras` model(s), the serving SavedModel and `config.json`.
 
     Args:
-        model: a model from `build_geomatch_model` (trained), or loaded from
-            a `.keras` file. With `second_stage_model`, the first stage
-            (e.g. affine).
+        model: a `GeomatchModel` (trained, or loaded from a `.keras` file;
+            a keras-geomatch 0.1 model is upgraded and saved in the current
+            layout). With `second_stage_model`, the first stage (e.g. affine).
         export_dir: the directory to (re)create; see the module docstring.
         config: the training config: a dict, a dataclass, or an object with
             `to_dict()`/`get_config()`; written to `config.json` with the
-            keys the export adds (`geometric_model(s)`, `image_size`,
-            `backbone`, `keras_geomatch_version`, `export`).
+            keys the export adds, read from the model(s) (`geometric_model(s)`,
+            `image_size`, `backbone`; they replace the config's own, the
+            model being what is exported), `keras_geomatch_version` and
+            `export`.
         version: TF Serving version, a positive integer (`serving/<version>`).
         second_stage_model: optional model applied after `model` (e.g. TPS;
             SPEC §4 two-stage alignment); saved as `model_stage2.keras`.
@@ -58,16 +60,17 @@ def export_model(model, export_dir, config=None, version=1, second_stage_model=N
         The absolute path of `export_dir`.
 
     Raises:
-        ValueError: bad version, a model without the expected inputs, or a
-            `config` that contradicts the model (geometric model, image size).
+        ValueError: bad version, or a model without the expected inputs.
 
     Example:
         >>> export_model(model, "exports/affine", config={"lr": 1e-3}, version=1)
         >>> # tensorflow_model_server --model_base_path=$PWD/exports/affine/serving ...
     """
     version = _check_version(version)
+    model = upgrade_if_legacy(model)
     stages = [serving_signatures.make_stage(model)]
     if second_stage_model is not None:
+        second_stage_model = upgrade_if_legacy(second_stage_model)
         stages.append(serving_signatures.make_stage(second_stage_model))
     contents = export_config(stages, config_to_dict(config), version)
     export_dir = os.path.abspath(os.fspath(export_dir))
@@ -121,31 +124,19 @@ def _json_default(value):
 
 
 def export_config(stages, config, version):
-    """The contents of `config.json`: `config` plus what the export found.
-
-    Raises:
-        ValueError: for one stage, `config`'s `geometric_model` or
-            `image_size` differs from the model's.
-    """
+    """The contents of `config.json`: `config` plus what the models say they are."""
     import keras_geomatch  # the version; imported here to avoid an import cycle
 
-    first = stages[0]
-    if len(stages) == 1:
-        for key, actual in (("geometric_model", first.geometric_model),
-                            ("image_size", list(first.image_size))):
-            given = config.get(key)
-            if given is not None and _plain(given) != actual:
-                raise ValueError(
-                    f"config[{key!r}] does not match the model. Expected: {actual!r}. "
-                    f"Received: {given!r}"
-                )
+    first = stages[0].model
     stage_files = [MODEL_FILE, STAGE2_MODEL_FILE]
     stage_info = [
         {
             "file": stage_files[i],
-            "geometric_model": stage.geometric_model,
-            "image_size": list(stage.image_size),
-            "backbone": backbone_of(stage.model),
+            "geometric_model": stage.model.geometric_model,
+            "image_size": list(stage.model.image_size),
+            "backbone": stage.model.backbone,
+            "preprocessing": stage.model.preprocessing,
+            "normalize_matches": stage.model.normalize_matches,
             # The policy the SavedModel computes in (float32 unless the model
             # was switched, e.g. `trainers/export.py --mixed_precision`).
             "compute_dtype_policy": _backbone_policy(stage.model),
@@ -155,9 +146,9 @@ def export_config(stages, config, version):
     contents = dict(config)
     if len(stages) == 1:
         contents["geometric_model"] = first.geometric_model
-    contents["geometric_models"] = [s.geometric_model for s in stages]
+    contents["geometric_models"] = [s.model.geometric_model for s in stages]
     contents["image_size"] = list(first.image_size)
-    contents["backbone"] = config.get("backbone") or stage_info[0]["backbone"]
+    contents["backbone"] = first.backbone
     contents["keras_geomatch_version"] = keras_geomatch.__version__
     contents["export"] = {
         "version": version,
@@ -182,14 +173,6 @@ def export_config(stages, config, version):
         },
     }
     return contents
-
-
-def _plain(value):
-    if isinstance(value, (tuple, list, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _backbone_policy(model):

@@ -1,11 +1,13 @@
 """Loading a saved geomatch model and checking that it is one.
 
-A geomatch model is what `keras_geomatch.models.build_geomatch_model` builds
-(possibly wrapped, e.g. by `add_warped_image_output`): a functional model
-with the inputs 'source_image' and 'target_image' and the named layers of
-`GEOMATCH_LAYERS`. The inference tools use these names to split the model
-(see `split_model`), so anything else is refused early with a message that
-says what was expected.
+A geomatch model is a `keras_geomatch.models.GeomatchModel` (possibly
+wrapped, e.g. by `add_warped_image_output`): it says what it is
+(`geometric_model`, `image_size`, `backbone`, ...), and the inference tools
+split it on the paper's layer names (see `split_model`). Files saved by
+keras-geomatch 0.1 hold a plain functional model of the same layout; they
+are upgraded here (`models.legacy`), so every loader of the package takes
+them. Anything else is refused early with a message that says what was
+expected.
 """
 
 import os
@@ -14,16 +16,12 @@ import keras
 
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
-from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models import GeomatchModel
+from keras_geomatch.models import legacy
+from keras_geomatch.models import require_geomatch_model
 from keras_geomatch.models.mixed_precision import set_compute_dtype_policy
 
-GEOMATCH_LAYERS = (
-    "preprocess",
-    "feature_extraction",
-    "feature_l2_norm",
-    "feature_correlation",
-    "feature_regression",
-)
+GEOMATCH_LAYERS = legacy.LEGACY_LAYERS
 
 
 def load_geomatch_model(path, mixed_precision=None):
@@ -37,8 +35,9 @@ def load_geomatch_model(path, mixed_precision=None):
             `models.mixed_precision`).
 
     Returns:
-        The geomatch model (`{source_image, target_image} → θ`); if the file
-        holds a wrapper around one, the inner geomatch model.
+        The `GeomatchModel` (`{source_image, target_image} → θ`); if the
+        file holds a wrapper around one, the inner model; a file of
+        keras-geomatch 0.1 gives the `GeomatchModel` it describes.
 
     Raises:
         FileNotFoundError: no such file.
@@ -69,7 +68,11 @@ def load_geomatch_model(path, mixed_precision=None):
 
 
 def find_geomatch_model(model, where=None):
-    """Returns `model` or the geomatch model nested in it.
+    """Returns `model` or the `GeomatchModel` nested in it.
+
+    A functional model of keras-geomatch 0.1 (e.g. loaded from an old file
+    by `keras.models.load_model`) is upgraded: the result is a new
+    `GeomatchModel` with a copy of its weights (`models.upgrade_legacy_model`).
 
     Args:
         model: a Keras model.
@@ -85,8 +88,10 @@ def find_geomatch_model(model, where=None):
             f"Received: {type(model).__name__}"
         )
     for candidate in _models_depth_first(model):
-        if not _missing_layers(candidate) and _has_image_inputs(candidate):
+        if isinstance(candidate, GeomatchModel):
             return candidate
+        if legacy.is_legacy_model(candidate):
+            return legacy.upgrade_legacy_model(candidate)
     missing = _missing_layers(model)
     label = f" ({where})" if where else ""
     raise ValueError(
@@ -97,19 +102,15 @@ def find_geomatch_model(model, where=None):
 
 
 def geomatch_image_size(model):
-    """`(height, width)` of the images a geomatch model takes."""
-    shape = model.input[SOURCE_IMAGE].shape
-    if shape[1] is None or shape[2] is None:
-        raise ValueError(
-            f"Expected a geomatch model with a fixed input size. Received: input shape {shape}"
-        )
-    return int(shape[1]), int(shape[2])
+    """Deprecated: `model.image_size`."""
+    return require_geomatch_model(model).image_size
 
 
 def describe_geomatch_model(model):
     """A short description, e.g. `'affine, 240×240 input (geomatch_affine_vgg16)'`."""
-    height, width = geomatch_image_size(model)
-    return f"{geometric_model_of(model)}, {height}×{width} input ({model.name})"
+    model = require_geomatch_model(model)
+    height, width = model.image_size
+    return f"{model.geometric_model}, {height}×{width} input ({model.name})"
 
 
 def _models_depth_first(model):
@@ -122,14 +123,6 @@ def _models_depth_first(model):
 def _missing_layers(model):
     names = {layer.name for layer in model.layers}
     return [name for name in GEOMATCH_LAYERS if name not in names]
-
-
-def _has_image_inputs(model):
-    try:
-        inputs = model.input
-    except (AttributeError, ValueError):  # a subclassed model that was never called
-        return False
-    return isinstance(inputs, dict) and {SOURCE_IMAGE, TARGET_IMAGE} <= set(inputs)
 
 
 def load_stages(model, model2=None, mixed_precision=None):

@@ -20,10 +20,17 @@ import tensorflow as tf
 from keras_geomatch.inference import model_loading
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
-from keras_geomatch.models import geometric_model_of
 from keras_geomatch.models.mixed_precision import computing_in
 
 _MATCH_NORMALIZATION = ("match_relu", "match_l2_norm")
+
+
+def _normalize_matches(model, correlation):
+    """The model's match normalisation (ReLU + L2 norm) if it has one."""
+    if model.normalize_matches:
+        for name in _MATCH_NORMALIZATION:
+            correlation = model.get_layer(name)(correlation)
+    return correlation
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -91,7 +98,9 @@ def split_geomatch_model(model, check=True):
     """Splits a geomatch model into feature extraction and head.
 
     Args:
-        model: a geomatch model (see `model_loading.find_geomatch_model`).
+        model: a `GeomatchModel`, or a model `model_loading.find_geomatch_model`
+            finds one in (a v0.1 model is upgraded: the split then shares
+            the weights of the upgraded copy).
         check: run one random pair through the model and through its two
             halves and raise if their θ differ, which would mean the model's
             graph is not the standard one the split assumes.
@@ -104,8 +113,7 @@ def split_geomatch_model(model, check=True):
             not reproduce the model's θ.
     """
     model = model_loading.find_geomatch_model(model)
-    image_size = model_loading.geomatch_image_size(model)
-    layer_names = {layer.name for layer in model.layers}
+    image_size = model.image_size
 
     # === Features ===
     image = keras.Input((*image_size, 3), name="image")
@@ -118,9 +126,7 @@ def split_geomatch_model(model, check=True):
     features_a = keras.Input(features.shape[1:], name="features_a")
     features_b = keras.Input(features.shape[1:], name="features_b")
     correlation = model.get_layer("feature_correlation")(features_a, features_b)
-    if all(name in layer_names for name in _MATCH_NORMALIZATION):
-        for name in _MATCH_NORMALIZATION:
-            correlation = model.get_layer(name)(correlation)
+    correlation = _normalize_matches(model, correlation)
     theta = model.get_layer("feature_regression")(correlation)
     head_model = keras.Model([features_a, features_b], theta, name=f"{model.name}_head")
 
@@ -128,7 +134,7 @@ def split_geomatch_model(model, check=True):
         features=feature_model,
         head=head_model,
         image_size=image_size,
-        geometric_model=geometric_model_of(model),
+        geometric_model=model.geometric_model,
         model=model,
     )
     if check:
@@ -180,14 +186,11 @@ def split_head(model):
         `(correlation, regression)`, two `keras.Model`s.
     """
     model = model_loading.find_geomatch_model(model)
-    layer_names = {layer.name for layer in model.layers}
     feature_shape = model.get_layer("feature_correlation").input[0].shape[1:]
     features_a = keras.Input(feature_shape, name="features_a")
     features_b = keras.Input(feature_shape, name="features_b")
     correlation = model.get_layer("feature_correlation")(features_a, features_b)
-    if all(name in layer_names for name in _MATCH_NORMALIZATION):
-        for name in _MATCH_NORMALIZATION:
-            correlation = model.get_layer(name)(correlation)
+    correlation = _normalize_matches(model, correlation)
     correlation_model = keras.Model(
         [features_a, features_b], correlation, name=f"{model.name}_correlation"
     )

@@ -3,6 +3,17 @@
 import keras
 from keras import ops
 
+# The paper's two 'valid' convolutions.
+KERNEL_SIZES = (7, 5)
+
+
+def smallest_valid_input(kernel_sizes=None):
+    """The smallest correlation map side that 'valid' convolutions of these
+    kernel sizes (default `KERNEL_SIZES`) reduce to at least one position
+    (11 for the paper's 7 and 5)."""
+    kernel_sizes = KERNEL_SIZES if kernel_sizes is None else kernel_sizes
+    return 1 + sum(int(k) - 1 for k in kernel_sizes)
+
 
 @keras.saving.register_keras_serializable(package="keras_geomatch")
 class FeatureRegression(keras.layers.Layer):
@@ -24,8 +35,8 @@ class FeatureRegression(keras.layers.Layer):
             reference starts from PyTorch's random bias).
         **kwargs: base layer arguments.
 
-    Input: `(batch, h, w, h·w)` correlation, h and w ≥ 11 with the default
-    kernels. Output: `(batch, output_dim)`, float32 whatever the policy: θ
+    Input: `(batch, h, w, h·w)` correlation, h and w ≥ `smallest_input`
+    (11 with the default kernels). Output: `(batch, output_dim)`, float32 whatever the policy: θ
     feeds the geometry, which is float32.
     """
 
@@ -36,7 +47,7 @@ class FeatureRegression(keras.layers.Layer):
         self,
         output_dim,
         conv_filters=(128, 64),
-        kernel_sizes=(7, 5),
+        kernel_sizes=KERNEL_SIZES,
         initial_theta=None,
         **kwargs,
     ):
@@ -80,6 +91,11 @@ class FeatureRegression(keras.layers.Layer):
             name=self.THETA_LAYER,
         )
 
+    @property
+    def smallest_input(self):
+        """The smallest height and width of correlation map this layer takes."""
+        return smallest_valid_input(self.kernel_sizes)
+
     def build(self, input_shape):
         if len(input_shape) != 4:
             raise ValueError(
@@ -87,7 +103,7 @@ class FeatureRegression(keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         height, width = input_shape[1], input_shape[2]
-        needed = self.kernel_sizes[0] + self.kernel_sizes[1] - 1
+        needed = self.smallest_input
         if height is not None and width is not None and min(height, width) < needed:
             raise ValueError(
                 f"Expected a correlation map of at least {needed}×{needed} "

@@ -12,7 +12,7 @@ BSD-3), the weights of each trained regression head (a few MB each) and
 `registry.json`, written by `trainers/publish_pretrained.py` from the
 training runs: for each model its stages, how it was trained (images,
 pairs, epochs, time) and its figures on the synthetic validation pairs. A
-model is rebuilt from these parts (`build_geomatch_model` with
+model is rebuilt from these parts (a `GeomatchModel` with
 `weights="torchvision"`, then its heads' weights), so no copy of the
 backbone is stored per model.
 """
@@ -62,13 +62,13 @@ def is_pretrained_name(value):
 
 
 def _build_stage(stage, entry):
-    from keras_geomatch.models import build_geomatch_model
+    from keras_geomatch.models import GeomatchModel
 
-    model = build_geomatch_model(
+    model = GeomatchModel(
         stage["geometric_model"],
-        backbone=entry["backbone"],
-        weights=entry["weights"],
+        entry["backbone"],
         image_size=tuple(entry["image_size"]),
+        weights=entry["weights"],
         name=f"geomatch_{stage['head'].replace('.h5', '')}",
     )
     load_head_weights(model, os.path.join(WEIGHTS_FOLDER, stage["head"]))
@@ -84,8 +84,8 @@ def load_pretrained(name):
             source).
 
     Returns:
-        A geomatch `keras.Model` (inputs `source_image`, `target_image`, RGB
-        in [0, 255]; output θ) for a one-stage name; for a two-stage name
+        A `GeomatchModel` (inputs `source_image`, `target_image`, RGB in
+        [0, 255]; output θ) for a one-stage name; for a two-stage name
         the tuple `(first, second)` of such models, which `align`,
         `trainers/evaluate.py` and `trainers/export.py` take as stages.
 

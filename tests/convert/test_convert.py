@@ -1,4 +1,4 @@
-"""End-to-end tests of `python -m keras_geomatch.convert` against the PyTorch reference."""
+"""End-to-end tests of the converter and trainers/convert_checkpoint.py against the PyTorch reference."""
 
 import argparse
 import warnings
@@ -12,9 +12,11 @@ import keras_geomatch  # noqa: F401  (registers the layers for load_model)
 from keras_geomatch.convert import converter
 from keras_geomatch.convert import torch_checkpoint
 from keras_geomatch.convert import weights_mapping
-from keras_geomatch.convert.__main__ import main
 from keras_geomatch.models import build_geomatch_model
-from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models import GeomatchModel
+from tests.trainers.cli import run_program
+from tests.trainers.cli import run_program_process
+from trainers import convert_checkpoint
 
 from .reference_torch_model import (
     build_reference_model,
@@ -25,6 +27,11 @@ from .reference_torch_model import (
 )
 
 TOLERANCE = 1e-4
+
+
+def main(argv):
+    """trainers/convert_checkpoint.py on the command line `argv`; returns the exit status."""
+    return run_program(convert_checkpoint, argv)
 
 
 class _Opaque:
@@ -77,7 +84,9 @@ def test_cli_converts_vgg_checkpoint_to_same_theta(
     assert main([str(checkpoint), str(output)]) == 0
 
     model = keras.models.load_model(output)
-    assert geometric_model_of(model) == geometric_model
+    assert isinstance(model, GeomatchModel)
+    assert model.geometric_model == geometric_model
+    assert (model.backbone, model.image_size, model.preprocessing) == ("vgg16", (240, 240), "torch")
     source, target = image_pair
     expected = _torch_theta(reference, source, target)
     got = _keras_theta(model, source, target)
@@ -225,11 +234,11 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, vgg_affine_reference):
 def test_cli_reports_errors_without_traceback(tmp_path, capsys, vgg_affine_reference):
     checkpoint = save_reference_checkpoint(vgg_affine_reference, tmp_path / "a.pth.tar")
     # The reference regression sees 15·15 = 225 channels; 256×256 gives 16·16.
-    assert main([str(checkpoint), str(tmp_path / "a.keras"), "--image_size", "256"]) == 1
+    assert main([str(checkpoint), str(tmp_path / "a.keras"), "--image_size=256"]) == 2
     error = capsys.readouterr().err
     assert "FeatureRegression.conv.0 → " in error and "(7, 7, 256, 128)" in error
     assert "FeatureRegression.linear: Expected a linear weight of shape (P, 64·6·6" in error
-    assert main([str(tmp_path / "missing.pth.tar"), str(tmp_path / "b.keras")]) == 1
+    assert main([str(tmp_path / "missing.pth.tar"), str(tmp_path / "b.keras")]) == 2
     assert "Expected a checkpoint file" in capsys.readouterr().err
     assert not (tmp_path / "a.keras").exists()
 
@@ -270,17 +279,13 @@ def test_bare_state_dict_and_bad_contents(tmp_path, vgg_affine_reference):
         torch_checkpoint.read_state_dict(path)
 
 
-def test_cli_help_lists_options(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
-    help_text = capsys.readouterr().out
+def test_cli_help_lists_options():
+    completed = run_program_process("convert_checkpoint.py", "--help")
+    assert completed.returncode == 0
     for option in ("--backbone", "--image_size", "--allow_unsafe_pickle"):
-        assert option in help_text
+        assert option in completed.stdout
 
 
 def test_cli_rejects_three_image_size_values(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["a.pth.tar", "b.keras", "--image_size", "240", "240", "3"])
-    assert info.value.code == 2
+    assert main(["a.pth.tar", "b.keras", "--image_size=240,240,3"]) == 2
     assert "1 or 2 values" in capsys.readouterr().err

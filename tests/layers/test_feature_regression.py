@@ -77,3 +77,16 @@ def test_initial_theta_sets_the_dense_bias():
 def test_initial_theta_of_the_wrong_size_is_rejected():
     with pytest.raises(ValueError, match="Expected initial_theta of 6 values. Received: 3"):
         FeatureRegression(6, initial_theta=(1.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("kernel_sizes, smallest", [((7, 5), 11), ((3, 3), 5), ((1, 1), 1)])
+def test_smallest_input_is_what_the_valid_convolutions_accept(kernel_sizes, smallest):
+    layer = FeatureRegression(6, conv_filters=(4, 2), kernel_sizes=kernel_sizes)
+    assert layer.smallest_input == smallest
+    # The smallest input reduces to one position; one less is refused.
+    assert layer(np.zeros((1, smallest, smallest + 2, smallest * (smallest + 2)))).shape == (1, 6)
+    if smallest > 1:
+        with pytest.raises(ValueError, match=f"at least {smallest}×{smallest}"):
+            FeatureRegression(6, kernel_sizes=kernel_sizes)(
+                keras.Input((smallest - 1, smallest, 9))
+            )

@@ -1,4 +1,5 @@
-"""The geometric matching CNN: structure, errors, one XLA fit step, .keras round trips."""
+"""The geometric matching CNN: structure, what it says it is, errors, one XLA fit
+step, .keras round trips."""
 
 import keras
 import numpy as np
@@ -6,12 +7,16 @@ import pytest
 import tensorflow as tf
 
 from keras_geomatch import geometry
+from keras_geomatch import layers as gm_layers
 from keras_geomatch.losses import TransformedGridLoss
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
+from keras_geomatch.models import GeomatchModel
 from keras_geomatch.models import add_warped_image_output
+from keras_geomatch.models import backbones
 from keras_geomatch.models import build_geomatch_model
-from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models import check_image_size
+from keras_geomatch.models import smallest_image_side
 from tests.geometry import reference_maps
 from tests.layers.round_trip import assert_saved_model_round_trip
 
@@ -50,7 +55,10 @@ def test_structure_and_output(geometric_model):
     theta = model(_images())
     assert theta.shape == (2, SIZES[geometric_model])
     assert keras.backend.standardize_dtype(theta.dtype) == "float32"
-    assert geometric_model_of(model) == geometric_model
+    assert isinstance(model, GeomatchModel)
+    assert model.geometric_model == geometric_model
+    assert (model.backbone, model.image_size, model.preprocessing) == ("small", (88, 88), "unit")
+    assert model.normalize_matches is True and model.train_backbone is False
 
 
 def test_backbone_frozen_by_default():
@@ -67,8 +75,9 @@ def test_options():
     names = [layer.name for layer in plain.layers]
     assert "match_relu" not in names and "match_l2_norm" not in names
     assert plain.get_layer("preprocess").mode == "torch" and plain.name == "m"
+    assert plain.normalize_matches is False and plain.preprocessing == "torch"
     vgg = build_geomatch_model("affine", "vgg16", weights=None, image_size=(176, 176))
-    assert vgg.get_layer("preprocess").mode == "caffe"
+    assert vgg.get_layer("preprocess").mode == "caffe" and vgg.preprocessing == "caffe"
     assert vgg.get_layer("feature_correlation").output.shape == (None, 11, 11, 121)
 
 
@@ -133,7 +142,9 @@ def test_small_model_keras_round_trip(tmp_path, geometric_model):
     model = _tiny(geometric_model)
     images = _images(seed=2)
     loaded = assert_saved_model_round_trip(model, images, tmp_path)
-    assert geometric_model_of(loaded) == geometric_model
+    assert type(loaded) is GeomatchModel
+    assert loaded.get_config() == model.get_config()
+    assert loaded.geometric_model == geometric_model and loaded.image_size == (88, 88)
     # A loaded model wraps like a built one.
     warped = add_warped_image_output(loaded).predict(images, verbose=0)
     np.testing.assert_allclose(warped["theta"], model.predict(images, verbose=0), atol=1e-5)
@@ -173,9 +184,101 @@ def test_an_untrained_model_starts_at_the_identity_theta_bias():
 
 
 @pytest.mark.parametrize("backbone", ["small", "vgg16", "resnet101", "resnet101_torch"])
-def test_backbone_of_recognises_every_backbone(backbone):
-    from keras_geomatch.models import backbone_of
-
+def test_every_backbone_is_told_and_checked_by_its_stride(backbone):
     size = (88, 88) if backbone == "small" else (176, 176)
     model = build_geomatch_model("affine", backbone, weights=None, image_size=size)
-    assert backbone_of(model) == backbone
+    assert model.backbone == backbone
+    assert model.get_config()["backbone"] == backbone
+    # The smallest size gives the regression its smallest input, 11×11.
+    assert model.get_layer("feature_correlation").output.shape[1:3] == (11, 11)
+    assert smallest_image_side(backbone) == size[0]
+
+
+def test_the_smallest_image_comes_from_the_regression_kernels(monkeypatch):
+    from keras_geomatch.layers import feature_regression
+
+    assert feature_regression.smallest_valid_input((7, 5)) == 11
+    assert feature_regression.smallest_valid_input((3, 3)) == 5
+    assert gm_layers.FeatureRegression(6, kernel_sizes=(5, 3)).smallest_input == 7
+    assert smallest_image_side("vgg16") == 11 * 16 and smallest_image_side("small") == 11 * 8
+    monkeypatch.setattr(feature_regression, "KERNEL_SIZES", (3, 3))
+    assert smallest_image_side("small") == 5 * 8
+
+
+def test_check_image_size():
+    assert check_image_size([88, 96], "small") == (88, 96)
+    assert check_image_size((np.int64(176), 176.0), "vgg16") == (176, 176)
+    for bad in [(88.5, 88), (87, 88), (88,), "88", None]:
+        with pytest.raises(ValueError, match="Expected image_size = .*≥ 88 .*Received: image_size="):
+            check_image_size(bad, "small")
+    with pytest.raises(ValueError, match="Received: backbone='alexnet'"):
+        check_image_size((240, 240), "alexnet")
+
+
+def test_config_rebuilds_the_model_and_holds_what_it_is():
+    model = _tiny("hom", preprocessing="caffe", normalize_matches=False, name="n",
+                  train_backbone=True)
+    config = model.get_config()
+    assert config == {
+        "name": "n", "trainable": True, "geometric_model": "hom", "backbone": "small",
+        "image_size": [88, 88], "preprocessing": "caffe", "normalize_matches": False,
+        "train_backbone": True, "dtype": "float32",
+    }
+    clone = GeomatchModel.from_config(config)
+    assert clone.get_config() == config
+    assert [w.path for w in clone.weights] == [w.path for w in model.weights]
+    # Trainable state, not the argument given: freezing the backbone later is saved.
+    model.get_layer("feature_extraction").trainable = False
+    assert model.train_backbone is False and model.get_config()["train_backbone"] is False
+    model.trainable = False
+    frozen = GeomatchModel.from_config(model.get_config())
+    assert frozen.trainable is False and not frozen.trainable_weights
+
+
+def test_loading_builds_without_backbone_weights(tmp_path, monkeypatch):
+    """The saved weights are loaded: nothing is downloaded or read from the
+    file the model was built from."""
+    weights = tmp_path / "backbone.weights.h5"
+    _tiny("affine").get_layer("feature_extraction").save_weights(weights)
+    model = build_geomatch_model("affine", "small", weights=str(weights), image_size=(88, 88))
+    model.save(tmp_path / "m.keras")
+    asked = []
+    build_backbone = backbones.build_backbone
+
+    def recording(name, image_size, weights):
+        asked.append(weights)
+        return build_backbone(name, image_size, weights)
+
+    monkeypatch.setattr(backbones, "build_backbone", recording)
+    weights.unlink()
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert asked == [None]
+    images = _images(seed=5)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_a_mixed_precision_model_loads_computing_as_saved(tmp_path):
+    from keras_geomatch.models.mixed_precision import set_compute_dtype_policy
+
+    model = _tiny("affine")
+    set_compute_dtype_policy(model, "mixed_bfloat16")
+    assert model.get_config()["dtype"] == "mixed_bfloat16"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("feature_extraction").compute_dtype == "bfloat16"
+    assert loaded.get_layer("feature_regression").linear.compute_dtype == "float32"
+    assert loaded.get_layer("feature_correlation").compute_dtype == "float32"
+    images = _images(seed=6)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_deprecated_readers_and_non_geomatch_models():
+    from keras_geomatch.models import backbone_of
+    from keras_geomatch.models import geometric_model_of
+
+    model = _tiny("tps")
+    assert geometric_model_of(model) == "tps" and backbone_of(model) == "small"
+    plain = keras.Model(model.input, model.output)
+    for function in (geometric_model_of, add_warped_image_output):
+        with pytest.raises(ValueError, match="Expected a keras_geomatch GeomatchModel.*upgrade_legacy_model"):
+            function(plain)
