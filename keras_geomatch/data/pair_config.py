@@ -94,7 +94,7 @@ class PairConfig:
         (480, 640), "Images are resized to height,width before cutting pairs."
     )
     padding_factor: float = _field(
-        0.5, "Mirror padding on each side, a fraction of the size, in (0, 1]."
+        0.5, "Mirror padding on each side, a fraction of the size."
     )
     crop_factor: float = _field(
         9.0 / 16.0,

@@ -58,7 +58,7 @@ class AffineRanges:
         math.pi / 6.0, "Affine θgt: max angle φ of the scaling axes, radians."
     )
     scale_range: Tuple[float, float] = _field(
-        (0.75, 1.25), "Affine θgt: range of the scales λ1, λ2: low,high with 0 < low <= high."
+        (0.75, 1.25), "Affine θgt: range of the scales λ1, λ2: low,high."
     )
     max_translation: float = _field(0.25, "Affine θgt: max translation (normalised units).")
 
