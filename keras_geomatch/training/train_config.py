@@ -1,16 +1,26 @@
 """`TrainConfig`: everything a training run depends on, in one frozen object.
 
-`trainers/train.py` builds it from flags (one flag per field, same name);
-library code receives it explicitly. `validate()` rejects bad values and
-contradictions with a message naming the fields; `resolved()` fills the
-values left to their "automatic" setting (empty strings, zeros, None) so the
-config written next to a trained model says exactly what ran.
+Its settings are its fields, with `pairs` (a `data.PairConfig`: the geometric
+model, the image size and how pairs are cut and drawn) flattened: the flat
+names are `trainers/train.py`'s flags (defined from the fields by
+`keras_geomatch.config_flags`, help texts included) and the keys of the
+config.json a run writes (`to_dict`, `from_dict`). `validate()` rejects bad
+values and contradictions with a message naming the settings (PairConfig
+checks its own when built); `resolved()` fills the values left to their
+"automatic" setting (empty strings, zeros, None) so the config written next
+to a trained model says exactly what ran.
+
+Module-level imports are TensorFlow-free, so that a program defines its
+flags before TensorFlow starts; the checks that need the backbones or the
+dtype policies import them when they run.
 
 Example:
-    >>> config = TrainConfig(backbone="small", weights="none",
-    ...                      train_backbone=True, image_size=(96, 96),
-    ...                      builtin_samples=True, epochs=2)
+    >>> config = TrainConfig.from_dict(dict(
+    ...     backbone="small", weights="none", train_backbone=True,
+    ...     image_size=(96, 96), builtin_samples=True, epochs=2))
     >>> config.validate()
+    >>> config.pairs.image_size, config.image_size
+    ((96, 96), (96, 96))
     >>> config.to_json()  # '{"geometric_model": "affine", ...}'
 """
 
@@ -21,41 +31,27 @@ import os
 import re
 from typing import Optional, Tuple
 
-from keras_geomatch import geometry
+from keras_geomatch import config_flags
+from keras_geomatch.config_flags import setting
 from keras_geomatch.data.pair_config import PairConfig
-from keras_geomatch.models import backbones
-from keras_geomatch.models import mixed_precision
 
-# PairConfig fields copied into TrainConfig under the same names;
-# `geometric_model` and `image_size` are shared by the model and the pairs.
-PAIR_FIELDS = (
-    "resize_size",
-    "padding_factor",
-    "crop_factor",
-    "affine_max_rotation",
-    "affine_max_shear_angle",
-    "affine_scale_range",
-    "affine_max_translation",
-    "tps_max_offset",
-    "hom_max_offset",
-)
-_PAIR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PairConfig)}
-
+# Choices of the enum settings. BACKBONE_NAMES and MIXED_PRECISION_POLICIES are
+# the keys of `models.BACKBONES` and `models.mixed_precision.CHOICES`
+# (tests pin them), here without importing Keras.
+BACKBONE_NAMES = ("resnet101", "resnet101_torch", "small", "vgg16")
 WEIGHTS_KEYWORDS = ("imagenet", "torchvision", "none")
 FEATURE_CACHE_DTYPES = ("float16", "float32")
 PREPROCESSING_MODES = ("auto", "caffe", "torch", "unit")
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
 JIT_COMPILE_MODES = ("auto", "true", "false")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-# "auto": mixed_bfloat16 where bf16 is native (TPU, GPU ≥ 8.0, CPU with
-# AMX/AVX512-BF16), else float32 (`models.mixed_precision`).
-MIXED_PRECISION_POLICIES = mixed_precision.CHOICES
+MIXED_PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 VERBOSITY = (0, 1, 2)
 
 # Default decay rate per schedule, used when `lr_decay_rate` is None.
 _DEFAULT_DECAY_RATE = {"step": 0.1, "exponential": 0.9}
 
-# Fields that may change between a run and its resumption: they change how a
+# Settings that may change between a run and its resumption: they change how a
 # run is carried out or reported, not what it computes.
 RESUMABLE_CHANGES = frozenset(
     {"verbose", "jit_compile", "strategy", "backup_every_steps", "export_at_end", "export_dir",
@@ -71,131 +67,116 @@ _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 class TrainConfig:
     """A training run of the geometric matching CNN on synthetic pairs.
 
-    Attributes (model):
-        geometric_model: 'affine', 'hom', 'hom_matrix' or 'tps'.
-        backbone: a name of `models.BACKBONES` ('vgg16', 'resnet101',
-            'resnet101_torch' or 'small').
-        weights: backbone weights: 'imagenet' (downloaded by Keras),
-            'torchvision' (vgg16: the shipped torchvision ImageNet weights,
-            offline), 'none' (random) or the path of a local HDF5 weights
-            file.
-        image_size: `(height, width)` of the network's inputs.
-        train_backbone: train the backbone too (False: frozen, the paper).
-        preprocessing: 'auto' (the backbone's default), 'caffe', 'torch' or 'unit'.
+    Each field's help text (its metadata, shown by `train.py --helpfull`)
+    says what it does. The groups:
 
-    Attributes (data; exactly one training source):
-        builtin_samples: train and validate on the photographs shipped with
-            scikit-image (`data.builtin_sample_images`).
-        train_dir: a folder of training images (searched recursively).
-        train_list: a list file of training images (`data.read_image_list`).
-        val_dir: a folder of validation images.
-        val_list: a list file of validation images. Without any validation
-            source there is no validation, no best checkpoint and no PCK.
-        resize_size ... hom_max_offset: the `data.PairConfig` fields (how a
-            pair is cut, the random θgt ranges; rotations in radians).
-        feature_cache: '' (pairs made on the fly) or a folder: with a
-            frozen backbone only the head learns, so the pairs of the first
-            epoch (`steps_per_epoch · batch_size` of them) and the validation
-            pairs are made once and their correlation maps stored there
-            (`training.pair_feature_cache`); every epoch then goes over
-            that fixed pair set again in a new order, as the paper's fixed
-            training pairs. Built resumably; a folder built for other
-            settings is refused.
-        feature_cache_dtype: 'float16' (half the disk and memory) or
-            'float32': how the correlation maps are stored.
-        augment: randomly zoom, flip/transpose and recolour each training
-            image as its pair is cut (`data.ViewAugmentation`; not in the
-            paper, meant for small image sets such as the built-in one).
-
-    Attributes (optimisation):
-        batch_size: global batch size (split across replicas).
-        epochs: number of epochs.
-        steps_per_epoch: 0: `len(train files) // batch_size` (at least 1).
-        validation_steps: 0: `ceil(len(val files) / batch_size)`.
-        learning_rate: Adam's (initial) learning rate.
-        lr_schedule: 'constant', 'cosine' (to `lr_min_ratio · lr` at the
-            end), 'step' (× `lr_decay_rate` at each epoch of
-            `lr_step_epochs`) or 'exponential' (× `lr_decay_rate` per epoch,
-            smoothly).
-        lr_decay_rate: for 'step' (default 0.1) and 'exponential' (0.9).
-        lr_step_epochs: for 'step': the epochs at which the rate drops.
-        lr_min_ratio: for 'cosine': final rate / initial rate (default 0).
-        loss_grid_size: points per side of the loss grid (20, the paper).
-        seed: seeds the weights' initialisation and the training pairs.
-
-    Attributes (system):
-        jit_compile: 'auto' (Keras decides: XLA where there is an
-            accelerator and no tf.distribute), 'true' or 'false'.
-        strategy: 'default', 'mirrored' (all GPUs, else all logical CPUs of
-            this machine) or 'multi_worker' (TF_CONFIG; custom loop).
-        mixed_precision: 'auto' (default: 'mixed_bfloat16' where bf16 is
-            native: a TPU, GPUs of compute capability ≥ 8.0, a CPU with
-            AMX-BF16 or AVX512-BF16; else 'float32'; see
-            `models.mixed_precision`), 'float32', 'mixed_bfloat16' or
-            'mixed_float16'. The exported model is float32 either way.
-        backup_every_steps: back up the training state every N steps (and
-            at every epoch end); 0: at epoch ends only.
-        verbose: 0 (silent), 1 (progress bar), 2 (a line per epoch).
-
-    Attributes (output):
-        model_name: '' → `{geometric_model}_{backbone}`.
-        workdir: '' → `workdirs/{model_name}`; holds config.json, backups,
-            the best checkpoint, TensorBoard logs and metrics.json.
-        export_dir: '' → `saved_models/{model_name}`.
-        export_at_end: export the trained model at the end (to export_dir).
+    * pairs: `geometric_model` and `image_size` (the network's too) and how
+      each synthetic pair is cut and its θgt drawn (`data.PairConfig`);
+    * model: the backbone, its weights, whether it trains, the input
+      normalisation;
+    * data: exactly one training source (`builtin_samples`, `train_dir` or
+      `train_list`), at most one validation source (without one: no
+      validation, best checkpoint or PCK), augmentation, the feature cache;
+    * optimisation: batch, epochs, steps, the learning rate and its
+      schedule, the loss grid, the seed;
+    * system: XLA, the tf.distribute strategy, mixed precision, backups,
+      verbosity;
+    * output: the model's name, the workdir (config.json, backups, the best
+      checkpoint, TensorBoard logs, metrics.json) and the export.
     """
 
+    # === Pairs (flattened: their fields are settings of their own) ===
+    pairs: PairConfig = dataclasses.field(
+        default_factory=PairConfig,
+        metadata={"help": "The geometric model, the image size and how pairs are made."},
+    )
     # === Model ===
-    geometric_model: str = "affine"
-    backbone: str = "vgg16"
-    weights: str = "imagenet"
-    image_size: Tuple[int, int] = (240, 240)
-    train_backbone: bool = False
-    preprocessing: str = "auto"
+    backbone: str = setting(
+        "vgg16", "Feature extraction CNN ('small': this project's CPU backbone).",
+        choices=BACKBONE_NAMES)
+    weights: str = setting(
+        "imagenet",
+        "Backbone weights: 'imagenet' (downloaded by Keras), 'torchvision' (vgg16: "
+        "torchvision's ImageNet weights, shipped with the package), 'none' (random) or "
+        "the path of a local HDF5 weights file.")
+    train_backbone: bool = setting(
+        False, "Train the backbone too (the paper keeps it frozen: only the head learns).")
+    preprocessing: str = setting(
+        "auto", "Input normalisation; 'auto': the backbone's default.",
+        choices=PREPROCESSING_MODES)
     # === Data ===
-    builtin_samples: bool = False
-    train_dir: str = ""
-    train_list: str = ""
-    val_dir: str = ""
-    val_list: str = ""
-    resize_size: Tuple[int, int] = _PAIR_DEFAULTS["resize_size"]
-    padding_factor: float = _PAIR_DEFAULTS["padding_factor"]
-    crop_factor: float = _PAIR_DEFAULTS["crop_factor"]
-    affine_max_rotation: float = _PAIR_DEFAULTS["affine_max_rotation"]
-    affine_max_shear_angle: float = _PAIR_DEFAULTS["affine_max_shear_angle"]
-    affine_scale_range: Tuple[float, float] = _PAIR_DEFAULTS["affine_scale_range"]
-    affine_max_translation: float = _PAIR_DEFAULTS["affine_max_translation"]
-    tps_max_offset: float = _PAIR_DEFAULTS["tps_max_offset"]
-    hom_max_offset: float = _PAIR_DEFAULTS["hom_max_offset"]
-    augment: bool = False
-    feature_cache: str = ""
-    feature_cache_dtype: str = "float16"
+    builtin_samples: bool = setting(
+        False, "Train and validate on the photographs shipped with scikit-image (no download).")
+    train_dir: str = setting("", "Folder of training images (searched recursively).")
+    train_list: str = setting("", "List file of training images (.txt or .csv).")
+    val_dir: str = setting("", "Folder of validation images.")
+    val_list: str = setting("", "List file of validation images.")
+    augment: bool = setting(
+        False,
+        "Randomly zoom, flip/transpose and recolour each training image as its pair is cut "
+        "(not in the paper; for small image sets such as the built-in one).")
+    feature_cache: str = setting(
+        "",
+        "Folder of stored correlation maps: with a frozen backbone only the head learns, so "
+        "the first epoch's pairs (steps_per_epoch·batch_size) and the validation pairs go "
+        "through the backbone once and every epoch trains the head on that fixed set in a "
+        "new order, as the paper's fixed training pairs ('': pairs made on the fly). Built "
+        "resumably; a folder built for other settings is refused.")
+    feature_cache_dtype: str = setting(
+        "float16", "Storage of the cached correlation maps (float16: half the disk and memory).",
+        choices=FEATURE_CACHE_DTYPES)
     # === Optimisation ===
-    batch_size: int = 16
-    epochs: int = 20
-    steps_per_epoch: int = 0
-    validation_steps: int = 0
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    lr_decay_rate: Optional[float] = None
-    lr_step_epochs: Tuple[int, ...] = ()
-    lr_min_ratio: Optional[float] = None
-    loss_grid_size: int = 20
-    seed: int = 0
+    batch_size: int = setting(16, "Global batch size (split across replicas).")
+    epochs: int = setting(20, "Number of epochs.")
+    steps_per_epoch: int = setting(
+        0, "Steps per epoch; 0: number of training images // batch_size (at least 1).")
+    validation_steps: int = setting(
+        0, "Validation batches per epoch; 0: ceil(number of validation images / batch_size).")
+    learning_rate: float = setting(1e-3, "Adam's (initial) learning rate.")
+    lr_schedule: str = setting(
+        "constant",
+        "Learning-rate schedule: 'constant', 'cosine' (to lr_min_ratio·learning_rate at the "
+        "end), 'step' (× lr_decay_rate at each epoch of lr_step_epochs) or 'exponential' "
+        "(× lr_decay_rate per epoch, smoothly).",
+        choices=LR_SCHEDULES)
+    lr_decay_rate: Optional[float] = setting(
+        None, "Decay factor for lr_schedule=step (default 0.1) or exponential (per epoch, 0.9).")
+    lr_step_epochs: Tuple[int, ...] = setting(
+        (), "For lr_schedule=step: the epochs at which the rate drops.")
+    lr_min_ratio: Optional[float] = setting(
+        None, "For lr_schedule=cosine: final rate / initial rate (default 0).")
+    loss_grid_size: int = setting(20, "Points per side of the loss grid (20, the paper).")
+    seed: int = setting(0, "Seed of the initial weights and of the training pairs.")
     # === System ===
-    jit_compile: str = "auto"
-    strategy: str = "default"
-    mixed_precision: str = "auto"
-    backup_every_steps: int = 100
-    verbose: int = 1
+    jit_compile: str = setting(
+        "auto", "XLA: 'auto' lets Keras decide (on with an accelerator and no tf.distribute).",
+        choices=JIT_COMPILE_MODES)
+    strategy: str = setting(
+        "default",
+        "tf.distribute strategy: 'mirrored' (all GPUs, else all logical CPUs of this "
+        "machine) or 'multi_worker' (the cluster in TF_CONFIG; a custom loop).",
+        choices=STRATEGIES)
+    mixed_precision: str = setting(
+        "auto",
+        "Keras dtype policy; 'auto': mixed_bfloat16 where bf16 is native (TPU, GPU with "
+        "compute capability >= 8.0, CPU with AMX-BF16 or AVX512-BF16), else float32 "
+        "(models.mixed_precision). The exported model is float32 either way.",
+        choices=MIXED_PRECISION_POLICIES)
+    backup_every_steps: int = setting(
+        100, "Back up the training state every N steps (and at each epoch end); 0: epoch ends.")
+    verbose: int = setting(1, "0: silent, 1: progress bar, 2: one line per epoch.")
     # === Output ===
-    model_name: str = ""
-    workdir: str = ""
-    export_dir: str = ""
-    export_at_end: bool = True
+    model_name: str = setting("", "Name of the model; '': GEOMETRIC_MODEL_BACKBONE.")
+    workdir: str = setting(
+        "", "Work directory (config.json, backups, best checkpoint, TensorBoard logs, "
+        "metrics.json); '': workdirs/MODEL_NAME.")
+    export_dir: str = setting("", "Export directory; '': saved_models/MODEL_NAME.")
+    export_at_end: bool = setting(True, "Export the trained model at the end (to export_dir).")
 
     def __post_init__(self):
-        # Flags and JSON give lists; store tuples so configs compare and hash.
+        if not isinstance(self.pairs, PairConfig):
+            raise ValueError(f"Expected pairs as a PairConfig. Received: pairs={self.pairs!r}")
+        # Lists (from JSON, say) become tuples so that configs compare and hash.
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, list):
@@ -204,18 +185,20 @@ class TrainConfig:
     # --------------------------------------------------------------- checks
     def validate(self):
         """Raises `ValueError` (or `FileNotFoundError`) on a bad or
-        contradictory setting; returns the config for chaining."""
-        _check_choice("geometric_model", self.geometric_model, sorted(geometry.GEOMETRIC_MODELS))
-        _check_choice("backbone", self.backbone, sorted(backbones.BACKBONES))
-        backbone = backbones.get_backbone(self.backbone)
-        self._validate_model(backbone)
+        contradictory setting; returns the config for chaining.
+
+        `pairs` was checked when built (`PairConfig`)."""
+        self._validate_model()
         self._validate_data()
         self._validate_optimisation()
         self._validate_system()
         self._validate_output()
         return self
 
-    def _validate_model(self, backbone):
+    def _validate_model(self):
+        from keras_geomatch.models import backbones  # Keras: imported when checking
+
+        backbone = backbones.get_backbone(self.backbone)
         if self.weights == "torchvision" and not backbones.shipped_weights(
             self.backbone, "torchvision"
         ):
@@ -275,7 +258,6 @@ class TrainConfig:
                 "Contradictory flags: builtin_samples brings its own validation images. "
                 f"Received also: val_dir={self.val_dir!r}, val_list={self.val_list!r}"
             )
-        self.pair_config()  # PairConfig validates the pair fields.
         _check_choice("feature_cache_dtype", self.feature_cache_dtype, FEATURE_CACHE_DTYPES)
         if self.feature_cache and self.train_backbone:
             raise ValueError(
@@ -388,13 +370,19 @@ class TrainConfig:
         """`weights` as `build_geomatch_model` takes it ('none' → None)."""
         return None if self.weights == "none" else self.weights
 
+    @property
+    def geometric_model(self):
+        """`pairs.geometric_model`: the model's θ, and the pairs'."""
+        return self.pairs.geometric_model
+
+    @property
+    def image_size(self):
+        """`pairs.image_size`: the network's input size, and the pairs'."""
+        return self.pairs.image_size
+
     def pair_config(self):
-        """The `data.PairConfig` of the training and validation pairs."""
-        return PairConfig(
-            geometric_model=self.geometric_model,
-            image_size=self.image_size,
-            **{name: getattr(self, name) for name in PAIR_FIELDS},
-        )
+        """The `data.PairConfig` of the training and validation pairs (`pairs`)."""
+        return self.pairs
 
     def resolved(self, num_train_files=None, num_val_files=None):
         """A validated copy with the automatic values filled in.
@@ -418,8 +406,10 @@ class TrainConfig:
             changes["lr_decay_rate"] = _DEFAULT_DECAY_RATE[self.lr_schedule]
         if self.lr_schedule == "cosine" and self.lr_min_ratio is None:
             changes["lr_min_ratio"] = 0.0
-        if self.mixed_precision == mixed_precision.AUTO:
-            changes["mixed_precision"], _ = mixed_precision.resolve_dtype_policy(mixed_precision.AUTO)
+        if self.mixed_precision == "auto":
+            from keras_geomatch.models import mixed_precision  # Keras: only to resolve 'auto'
+
+            changes["mixed_precision"], _ = mixed_precision.resolve_dtype_policy("auto")
         if self.steps_per_epoch == 0 and num_train_files is not None:
             changes["steps_per_epoch"] = max(1, int(num_train_files) // self.batch_size)
         if self.validation_steps == 0 and num_val_files:
@@ -427,19 +417,17 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def differences(self, other):
-        """`{field: (self's value, other's value)}` for every differing field."""
-        return {
-            f.name: (getattr(self, f.name), getattr(other, f.name))
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) != getattr(other, f.name)
-        }
+        """`{setting: (self's value, other's value)}` for every differing
+        setting, by flat name."""
+        mine, theirs = config_flags.to_flat(self), config_flags.to_flat(other)
+        return {name: (mine[name], theirs[name]) for name in mine if mine[name] != theirs[name]}
 
     # ------------------------------------------------------------- JSON
     def to_dict(self):
-        """A JSON-ready dict (tuples become lists)."""
+        """A JSON-ready dict of every setting by flat name (tuples become lists)."""
         return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-            for f in dataclasses.fields(self)
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in config_flags.to_flat(self).items()
         }
 
     def to_json(self, indent=2):
@@ -447,15 +435,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        """The inverse of `to_dict`; unknown keys raise `ValueError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown TrainConfig fields. Expected a subset of {sorted(known)}. "
-                f"Received: {unknown}"
-            )
-        return cls(**values)
+        """The config of `{flat name: value}` (the inverse of `to_dict`; the
+        settings not given keep their defaults); unknown names raise
+        `ValueError`."""
+        return config_flags.from_flat(cls, values)
 
     @classmethod
     def from_json(cls, text):

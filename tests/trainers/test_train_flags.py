@@ -33,8 +33,23 @@ COMPANIONS = {
     "mixed_precision": ["--mixed_precision=mixed_float16"],
 }
 
+# Every flag of trainers/train.py before the flags were derived from
+# TrainConfig: the flag files and scripts use these names.
+FLAG_NAMES = (
+    "geometric_model", "backbone", "weights", "image_size", "train_backbone", "preprocessing",
+    "builtin_samples", "train_dir", "train_list", "val_dir", "val_list", "resize_size",
+    "padding_factor", "crop_factor", "affine_max_rotation", "affine_max_shear_angle",
+    "affine_scale_range", "affine_max_translation", "tps_max_offset", "hom_max_offset",
+    "feature_cache", "feature_cache_dtype", "augment", "batch_size", "epochs",
+    "steps_per_epoch", "validation_steps", "learning_rate", "lr_schedule", "lr_decay_rate",
+    "lr_step_epochs", "lr_min_ratio", "loss_grid_size", "seed", "jit_compile", "strategy",
+    "mixed_precision", "backup_every_steps", "verbose", "model_name", "workdir", "export_dir",
+    "export_at_end",
+)
+
 # A new value for every other non-enum, non-bool flag.
 NEW_VALUES = {
+    "geometric_model": "tps",
     "image_size": "96,96",
     "resize_size": "240,320",
     "padding_factor": "0.25",
@@ -76,9 +91,17 @@ def base_args():
     return [f for f in TINY_FLAGS if not f.startswith("--verbose")]
 
 
-def test_one_flag_per_config_field(cli):
+def test_the_flag_names_are_todays_and_the_configs(cli):
     _, names = parse(cli, base_args())
-    assert sorted(names) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+    assert sorted(names) == sorted(FLAG_NAMES)
+    assert names == list(TrainConfig().to_dict())  # config.json's keys, in order
+
+
+def test_optional_numbers_take_none(cli):
+    flag_values, _ = parse(cli, base_args() + ["--lr_schedule=exponential", "--lr_decay_rate=0.5"])
+    assert cli.config_from_flags(flag_values).lr_decay_rate == 0.5
+    flag_values, _ = parse(cli, base_args() + ["--lr_decay_rate=none"])
+    assert cli.config_from_flags(flag_values).lr_decay_rate is None
 
 
 def test_defaults_equal_the_config_defaults(cli):
@@ -136,6 +159,9 @@ def test_every_flag_changes_the_resolved_config(cli, tmp_path):
          "strategy='default'"),
         (["--weights=torchvision"], "no shipped torchvision"),
         (["--image_size=88,a"], "comma-separated int"),
+        (["--affine_scale_range=0.5,x"], "comma-separated float"),
+        (["--geometric_model=perspective"], "Unknown geometric_model"),
+        (["--hom_max_offset=0.6"], r"hom_max_offset in \[0.0, 0.5\)"),
     ],
 )
 def test_contradictory_flags_are_refused(cli, args, message):
@@ -193,6 +219,16 @@ def test_paper_flagfiles_follow_the_paper(cli, tmp_path):
         assert config.lr_schedule == "constant"
         assert config.weights == "imagenet" and not config.train_backbone
         assert config.model_name == name
+
+
+def test_the_flags_are_train_pys_own_so_help_lists_them(cli):
+    # `--help` lists the flags of the main module: they must be registered
+    # as train.py's, not as keras_geomatch.config_flags'.
+    flag_values, names = parse(cli, base_args())
+    key_flags = {flag.name for flag in flag_values.get_key_flags_for_module(cli.__name__)}
+    assert set(names) <= key_flags
+    help_text = flag_values.module_help(cli.__name__)
+    assert "--affine_max_rotation: Affine θgt: max rotation α, radians." in help_text
 
 
 def test_the_command_line_reports_errors_without_a_traceback():
