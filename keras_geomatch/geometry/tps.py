@@ -104,7 +104,7 @@ def tps_map_options(reg_factor=0.0):
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"Expected reg_factor >= 0. Received: reg_factor={reg_factor}")
+        raise ValueError(f"Expected a finite reg_factor >= 0. Received: reg_factor={reg_factor}")
     tps_system_inverse(float(reg_factor))
     return {"reg_factor": float(reg_factor)}
 

@@ -56,6 +56,9 @@ def test_map_options_come_from_the_model():
     assert GridGen("affine", (4, 4)).map_options == {}
     with pytest.raises(ValueError, match="reg_factor >= 0. Received: reg_factor=-0.5"):
         GridGen("tps", (4, 4), reg_factor=-0.5)
+    for bad in (float("nan"), "smooth", None):
+        with pytest.raises(ValueError, match="Expected a finite reg_factor >= 0"):
+            GridGen("tps", (4, 4), reg_factor=bad)
     # An option of another model is not an option here: Keras rejects it.
     with pytest.raises(ValueError, match="Unrecognized keyword arguments.*reg_factor"):
         GridGen("affine", (4, 4), reg_factor=0.1)
