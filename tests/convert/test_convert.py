@@ -137,7 +137,7 @@ def test_comparison_catches_mapping_mistakes(
     monkeypatch.setattr(weights_mapping, target, replacement)
     state = {k: v.numpy() for k, v in reference_state_dict(vgg_affine_reference).items()}
     model = build_geomatch_model("affine", "vgg16", weights=None, preprocessing="torch")
-    converter.load_reference_weights(model, state, "vgg16")
+    converter.load_reference_weights(model, state)
     source, target_images = image_pair
     error = np.max(np.abs(
         _keras_theta(model, source, target_images)
@@ -251,6 +251,16 @@ def test_explicit_backbone_must_match_keys(tmp_path, vgg_affine_reference):
         converter.convert_checkpoint(checkpoint, backbone="resnet101_torch")
     with pytest.raises(ValueError, match="auto"):
         converter.convert_checkpoint(checkpoint, backbone="small")
+
+
+def test_load_reference_weights_reads_the_models_backbone(vgg_affine_reference):
+    state = {k: v.numpy() for k, v in reference_state_dict(vgg_affine_reference).items()}
+    model = build_geomatch_model("affine", "vgg16", weights=None, preprocessing="torch")
+    with pytest.raises(ValueError, match="Expected backbone='vgg16'.*Received: backbone='resnet101'"):
+        converter.load_reference_weights(model, state, "resnet101")
+    with pytest.raises(ValueError, match="Expected a keras_geomatch GeomatchModel"):
+        converter.load_reference_weights(keras.Model(model.input, model.output), state)
+    converter.load_reference_weights(model, state, "vgg16")  # the model's: fine
 
 
 def test_output_must_be_a_keras_file(tmp_path, vgg_affine_reference):

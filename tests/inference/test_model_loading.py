@@ -6,6 +6,7 @@ from keras_geomatch.inference import find_geomatch_model
 from keras_geomatch.inference import load_geomatch_model
 from keras_geomatch.inference.model_loading import describe_geomatch_model
 from keras_geomatch.inference.model_loading import geomatch_image_size
+from keras_geomatch.models import GeomatchModel
 from keras_geomatch.models import add_warped_image_output
 from tests.inference.tiny_models import tiny_model
 
@@ -26,7 +27,8 @@ def saved(tmp_path_factory):
 def test_loads_a_saved_geomatch_model(saved):
     folder, model = saved
     loaded = load_geomatch_model(str(folder / "tps.keras"))
-    assert geomatch_image_size(loaded) == (88, 96)
+    assert type(loaded) is GeomatchModel and loaded.get_config() == model.get_config()
+    assert loaded.image_size == geomatch_image_size(loaded) == (88, 96)
     assert describe_geomatch_model(loaded) == f"tps, 88×96 input ({model.name})"
     inputs = {
         "source_image": np.random.default_rng(0).uniform(0, 255, (1, 88, 96, 3)),
@@ -40,6 +42,7 @@ def test_finds_the_geomatch_model_inside_a_wrapper(saved):
     wrapped = keras.models.load_model(folder / "wrapped.keras", compile=False)
     assert "feature_regression" not in [layer.name for layer in wrapped.layers]
     inner = load_geomatch_model(folder / "wrapped.keras")
+    assert type(inner) is GeomatchModel and inner.geometric_model == "tps"
     assert inner.get_layer("feature_regression").output_dim == 18
     assert find_geomatch_model(model) is model
 
