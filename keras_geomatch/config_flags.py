@@ -24,17 +24,19 @@ Field → flag:
   takes 'none' or '' for None (an `Optional[str]` keeps '' as a value: it
   is None only when the flag is not given).
 
-Only the standard library and absl: a program can define its flags (and
-answer `--help`) before TensorFlow is imported.
+Only the standard library and absl are imported here: a program can define
+its flags (and answer `--help`) before TensorFlow is imported.
 
 Example:
     >>> @dataclasses.dataclass(frozen=True)
     ... class Config:
     ...     epochs: int = setting(20, "Number of epochs.")
     ...     scales: Tuple[float, float] = setting((0.75, 1.25), "low,high.")
+    >>> flag_values = flags.FlagValues()
     >>> define_flags(Config, flag_values)
     ['epochs', 'scales']
     >>> flag_values(["prog", "--scales=0.5,2"])
+    ['prog']
     >>> from_flags(Config, flag_values)
     Config(epochs=20, scales=(0.5, 2.0))
 """
@@ -54,10 +56,10 @@ _SCALARS = (bool, int, float, str)
 _LIST_ITEMS = (int, float, str)
 
 
-def setting(default, help, **metadata):  # noqa: A002 (absl's word)
+def setting(default, help_text, **metadata):
     """`dataclasses.field(default=default)` with its flag's help (and e.g.
     `choices=(...)`) in the metadata."""
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+    return dataclasses.field(default=default, metadata={"help": help_text, **metadata})
 
 
 @dataclasses.dataclass(frozen=True)

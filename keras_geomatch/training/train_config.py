@@ -196,7 +196,8 @@ class TrainConfig:
         return self
 
     def _validate_model(self):
-        from keras_geomatch.models import backbones  # Keras: imported when checking
+        from keras_geomatch import models  # Keras: imported when checking
+        from keras_geomatch.models import backbones
 
         backbone = backbones.get_backbone(self.backbone)
         if self.weights == "torchvision" and not backbones.shipped_weights(
@@ -222,18 +223,7 @@ class TrainConfig:
                 "Expected weights='imagenet', 'torchvision', 'none' or an existing weights file. "
                 f"Received: weights={self.weights!r} (no such file)"
             )
-        smallest = 11 * backbone.stride
-        size = self.image_size
-        if (
-            len(size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in size)
-            or min(size) < smallest
-        ):
-            raise ValueError(
-                f"Expected image_size = (height, width), integers >= {smallest} for "
-                f"backbone={self.backbone!r} (stride {backbone.stride}). "
-                f"Received: image_size={size!r}"
-            )
+        models.check_image_size(self.image_size, self.backbone)  # the model's own check
         _check_choice("preprocessing", self.preprocessing, PREPROCESSING_MODES)
 
     def _validate_data(self):

@@ -234,3 +234,13 @@ def test_resolved_checks_the_default_folders_too():
     with pytest.raises(ValueError, match="must not be the workdir"):
         tiny(model_name="m", export_dir="workdirs/m").resolved()
     tiny(workdir="runs/a", export_dir="runs/a_export").resolved()  # a prefix, not a parent
+
+
+def test_the_image_size_check_is_the_models():
+    from keras_geomatch import models
+
+    with pytest.raises(ValueError) as expected:
+        models.check_image_size((80, 88), "small")
+    with pytest.raises(ValueError) as error:
+        tiny(image_size=(80, 88)).validate()
+    assert str(error.value) == str(expected.value)
