@@ -124,3 +124,16 @@ def test_a_model_that_is_not_geomatch_is_refused():
     inputs = keras.Input((4,))
     with pytest.raises(ValueError, match="Expected a geomatch model of keras-geomatch 0.1"):
         upgrade_legacy_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)))
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet101_torch"])
+def test_the_v0_1_backbone_is_recognised_by_its_layer_names(backbone):
+    """The large backbones as a v0.1 model would hold them (a plain functional
+    model over the same layers; ResNet without the pair batch)."""
+    model = build_geomatch_model("tps", backbone, weights=None, image_size=(176, 192))
+    old = keras.Model(model.input, model.output, name="old")
+    assert is_legacy_model(old)
+    upgraded = upgrade_legacy_model(old)
+    assert (upgraded.backbone, upgraded.geometric_model, upgraded.image_size) == (
+        backbone, "tps", (176, 192))
+    assert upgraded.get_config() == {**model.get_config(), "name": "old"}
