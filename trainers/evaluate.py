@@ -14,12 +14,23 @@ Two stages (affine, then TPS on the affine-warped source), several α:
 Prints a per-category table (the identity baseline beside the model) and
 writes the results as JSON (default: `pck_<dataset>.json` next to the last
 model). The work is done by `keras_geomatch.evaluation.run_evaluation`.
+
+The last lines printed are the table and `Wrote OUTPUT_JSON`. Exit status:
+0 on success, 2 on a usage or input error (a one-line message on stderr).
 """
 
+import os
 import sys
 
 from absl import app
 from absl import flags
+
+if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
+    import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts once the arguments are checked
+else:
+    from trainers import cli_support
 
 DATASETS = ("auto", "pf-willow", "pf-pascal")
 
@@ -124,21 +135,31 @@ def config_from_flags(flag_values=flags.FLAGS):
     )
 
 
-def main(argv):
+def _check_inputs(flag_values):
+    """The checks that need no TensorFlow: the models and the dataset folder exist."""
+    cli_support.check_model_argument(flag_values.model, "--model")
+    cli_support.check_model_argument(flag_values.model2, "--model2")
+    if not os.path.isdir(flag_values.dataset_root):
+        raise FileNotFoundError(
+            f"Expected --dataset_root to be a folder. Received: {flag_values.dataset_root}"
+        )
+
+
+def main(argv, flag_values=flags.FLAGS):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from keras_geomatch.evaluation import run_evaluation
-
     try:
-        run_evaluation(config_from_flags(flags.FLAGS))
+        _check_inputs(flag_values)
+        cli_support.start_tensorflow()
+        from keras_geomatch.evaluation import run_evaluation
+
+        run_evaluation(config_from_flags(flag_values))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
+        return cli_support.USAGE_ERROR
     return 0
 
 
 if __name__ == "__main__":
-    import absl_help
-
     define_flags()
-    absl_help.run(main)
+    cli_support.run(main)

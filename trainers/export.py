@@ -18,6 +18,9 @@ Writes `EXPORT_DIR/model.keras` (+ `model_stage2.keras`), `EXPORT_DIR/config.jso
 and the SavedModel `EXPORT_DIR/serving/VERSION/` (TF Serving:
 `--model_base_path=EXPORT_DIR/serving`). The directory is replaced atomically;
 see `keras_geomatch.export`. Training calls the same `export.export_model`.
+
+The last line printed is `Exported to EXPORT_DIR`. Exit status: 0 on
+success, 2 on a usage or input error (a one-line message on stderr).
 """
 
 import functools
@@ -26,6 +29,13 @@ import os
 
 from absl import app
 from absl import flags
+
+if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
+    import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts once the arguments are checked
+else:
+    from trainers import cli_support
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -95,6 +105,11 @@ def run(model_path, export_dir, version=1, model2_path=None, config_path=None,
     Returns:
         The absolute export directory.
     """
+    cli_support.check_model_argument(model_path, "--model")
+    cli_support.check_model_argument(model2_path, "--model2")
+    if config_path is not None and not os.path.isfile(config_path):
+        raise FileNotFoundError(f"Expected --config to be a JSON file. Received: {config_path}")
+    cli_support.start_tensorflow()  # only now that the arguments are checked
     from keras_geomatch import export
     from keras_geomatch.inference import model_loading
 
@@ -124,6 +139,5 @@ def main(argv, holders):
 
 
 if __name__ == "__main__":
-    import absl_help
-
-    absl_help.run(functools.partial(main, holders=define_flags()))
+    cli_support.run(functools.partial(main, holders=define_flags()),
+                    input_errors=(FileNotFoundError, ValueError))

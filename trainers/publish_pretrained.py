@@ -29,6 +29,13 @@ import time
 from absl import app
 from absl import flags
 
+if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
+    import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts once the flags are read
+else:
+    from trainers import cli_support
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _AFFINE = flags.DEFINE_string(
     "affine_workdir", "workdirs/pretrained_affine_vgg16", "Work dir of the affine run.")
@@ -102,9 +109,9 @@ def _synthetic_pck(stages_list, dataset, gt_model, limit):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    cli_support.start_tensorflow()
     import numpy as np
 
-    import keras_geomatch  # noqa: F401
     from keras_geomatch.inference import load_geomatch_model
     from keras_geomatch.pretrained import pretrained_models as pm
     from keras_geomatch.training import run_datasets
@@ -199,6 +206,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    import absl_help
-
-    absl_help.run(main)
+    cli_support.run(main)

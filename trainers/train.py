@@ -30,6 +30,14 @@ import sys
 from absl import app
 from absl import flags
 
+if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
+    import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts once the flags are read
+else:
+    from trainers import cli_support
+
+
 def define_flags(flag_values=flags.FLAGS):
     """Defines the training flags on `flag_values`; returns their names.
 
@@ -55,27 +63,45 @@ def config_from_flags(flag_values=flags.FLAGS):
     return config_flags.from_flags(TrainConfig, flag_values).validate()
 
 
+def _error(error):
+    print(f"train.py: error: {error}", file=sys.stderr)
+    return cli_support.USAGE_ERROR
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected positional arguments: {argv[1:]}")
     try:
         config = config_from_flags(flags.FLAGS)
     except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"train.py: error: {error}")
-    logging.getLogger("keras_geomatch").setLevel(logging.INFO)
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel chatter
-
+        return _error(error)
+    logging.getLogger("keras_geomatch").setLevel(logging.INFO)  # the run's progress
+    cli_support.start_tensorflow()
     from keras_geomatch import training
 
     try:
         result = training.train(config)
     except (ValueError, FileNotFoundError) as error:  # bad settings or files: no traceback
-        sys.exit(f"train.py: error: {error}")
-    print(f"Done: workdir {result['config'].workdir}, export {result['export_dir']}", flush=True)
+        return _error(error)
+    print(result_line(result), flush=True)
+
+
+def result_line(result):
+    """The program's last line: the synthetic validation PCK and where the run went."""
+    parts = []
+    pck = result["metrics"].get("synthetic_pck")
+    if pck:
+        alpha = 0.1 if 0.1 in pck["alphas"] else pck["alphas"][0]
+        parts.append(
+            f"synthetic PCK@{alpha:g} {pck[f'pck@{alpha:g}']:.3f} "
+            f"(identity {pck[f'identity_pck@{alpha:g}']:.3f}, {pck['num_pairs']} validation pairs)"
+        )
+    parts.append(f"workdir {result['config'].workdir}")
+    if result["export_dir"]:
+        parts.append(f"exported to {result['export_dir']}")
+    return "Done: " + "; ".join(parts)
 
 
 if __name__ == "__main__":
-    import absl_help
-
     define_flags()
-    absl_help.run(main)
+    cli_support.run(main)

@@ -1,4 +1,4 @@
-"""`python -m keras_geomatch.align`: figure, points, and one-line errors (exit 2)."""
+"""trainers/align.py: figure, points, and one-line errors (exit 2)."""
 
 import os
 import subprocess
@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_geomatch import align as cli
 from keras_geomatch.inference import align
 from keras_geomatch.inference import load_geomatch_model
 from tests.inference.tiny_models import constant_theta_model
 from tests.inference.tiny_models import tiny_model
+from tests.trainers.cli import run_program
+from tests.trainers.cli import run_program_process
+from trainers import align as cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,7 +44,7 @@ def files(tmp_path_factory):
 
 
 def _run(capsys, *argv):
-    status = cli.main([str(a) for a in argv])
+    status = run_program(cli, argv)
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -174,49 +176,33 @@ def test_missing_matplotlib_is_a_clear_error(files, tmp_path, capsys, monkeypatc
 
 
 def test_missing_argument_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["a.png"])
-    assert exit_info.value.code == 2
+    assert run_program(cli, ["a.png"]) == 2
     assert "target" in capsys.readouterr().err
 
 
 def test_an_unknown_model_name_is_a_one_line_error(files, capsys):
-    status = cli.main([str(files / "a.png"), str(files / "b.jpg"), "--model", "affine_vgg61"])
+    status = run_program(cli, [files / "a.png", files / "b.jpg", "--model", "affine_vgg61"])
     stderr = capsys.readouterr().err
     assert status == 2 and stderr.count("\n") == 1
     assert "--model not found: affine_vgg61" in stderr and "affine_tps_vgg16" in stderr
 
 
 def test_as_a_program_a_bad_file_exits_2_without_traceback(files, tmp_path):
-    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_geomatch.align",
-            str(files / "notes.txt"),
-            str(files / "b.jpg"),
-            "--model",
-            str(files / "affine.keras"),
-            "--out",
-            str(tmp_path / "r.png"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
+    completed = run_program_process(
+        "align.py", files / "notes.txt", files / "b.jpg", "--model", files / "affine.keras",
+        "--out", tmp_path / "r.png", timeout=120,
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
-    assert "error: Cannot read the source image" in completed.stderr
+    assert completed.stderr.startswith("error: Cannot read the source image")
+    assert completed.stderr.count("\n") == 1  # no TensorFlow start-up lines either
 
 
 def test_points_that_map_beyond_float32_are_a_one_line_error(files, tmp_path, capsys):
     points = tmp_path / "huge.csv"
     points.write_text("x,y\n3e38,1\n")
-    status = cli.main([str(files / "a.png"), str(files / "b.jpg"), "--model",
-                       str(files / "affine.keras"), "--out", str(tmp_path / "r.png"),
-                       "--points", str(points)])
+    status = run_program(cli, [files / "a.png", files / "b.jpg", "--model",
+                               files / "affine.keras", "--out", tmp_path / "r.png",
+                               "--points", points])
     stderr = capsys.readouterr().err
     assert status == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1

@@ -48,3 +48,33 @@ def run_train(*flags, timeout=300, **env):
         train_command(*flags), cwd=REPO, env=environment(**env), capture_output=True,
         text=True, timeout=timeout,
     )
+
+
+def run_program(module, argv):
+    """A program of trainers/ (`module`, with `define_flags` and `main(argv, flag_values)`)
+    on the command line `argv`, in this process, on fresh flags; returns its exit status.
+
+    Raises:
+        absl.flags.Error: a flag the program would refuse (exit 2).
+    """
+    from absl import flags
+
+    flag_values = flags.FlagValues()
+    module.define_flags(flag_values)
+    remaining = flag_values([module.__name__, *[str(a) for a in argv]])
+    return module.main(remaining, flag_values)
+
+
+def run_program_process(program, *argv, timeout=300, cwd=REPO, **env):
+    """`python trainers/PROGRAM ARGV...` in a fresh process; returns the CompletedProcess.
+
+    TF_CPP_MIN_LOG_LEVEL is left unset, as for a user, so that tests see
+    what the programs print by default.
+    """
+    environment_vars = environment(**env)
+    if "TF_CPP_MIN_LOG_LEVEL" not in env:
+        environment_vars.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "trainers", program), *[str(a) for a in argv]],
+        cwd=cwd, env=environment_vars, capture_output=True, text=True, timeout=timeout,
+    )
