@@ -78,7 +78,7 @@ def speed(args):
             values.update(backbone="small", weights="none", image_size=(88, 88),
                           resize_size=(120, 160), batch_size=4,
                           steps_per_epoch=max(1, args.pairs // 4))
-        config = TrainConfig(**values).resolved()
+        config = TrainConfig.from_dict(values).resolved()
         train_files, _ = run_datasets.resolve_files(config)
         model = build_model(config)
         pairs = config.steps_per_epoch * config.batch_size

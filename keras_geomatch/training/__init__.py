@@ -1,9 +1,9 @@
 """Training on synthetic pairs (SPEC §3): config, loop, resume, metrics.
 
     from keras_geomatch import training
-    config = training.TrainConfig(backbone="small", weights="none",
-                                  train_backbone=True, image_size=(96, 96),
-                                  builtin_samples=True, epochs=2)
+    config = training.TrainConfig.from_dict(dict(
+        backbone="small", weights="none", train_backbone=True, image_size=(96, 96),
+        builtin_samples=True, epochs=2))
     result = training.train(config, workdir="workdirs/try")
 
 `trainers/train.py` is the command-line front end (absl flags → TrainConfig).

@@ -33,9 +33,9 @@ Running the same command again after a kill continues from the last backup;
 after a finished run it redoes only step 6.
 
 Example:
-    >>> config = TrainConfig(backbone="small", weights="none",
-    ...                      train_backbone=True, image_size=(96, 96),
-    ...                      builtin_samples=True, epochs=2, steps_per_epoch=10)
+    >>> config = TrainConfig.from_dict(dict(
+    ...     backbone="small", weights="none", train_backbone=True, image_size=(96, 96),
+    ...     builtin_samples=True, epochs=2, steps_per_epoch=10))
     >>> result = train(config, workdir="/tmp/run")
     >>> result["metrics"]["pck@0.1"]
 """

@@ -27,11 +27,11 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from keras_geomatch import training
-    config = training.TrainConfig(
+    config = training.TrainConfig.from_dict(dict(
         backbone="small", weights="none", train_backbone=True, image_size=(88, 88),
         resize_size=(120, 160), builtin_samples=True, epochs=2, steps_per_epoch=2,
         validation_steps=1, batch_size=int(sys.argv[2]), backup_every_steps=1,
-        strategy="mirrored", verbose=2, export_at_end=False)
+        strategy="mirrored", verbose=2, export_at_end=False))
     try:
         result = training.train(config, workdir=sys.argv[1])
     except ValueError as error:

@@ -14,7 +14,7 @@ def config(**changes):
     values = dict(backbone="small", weights="none", train_backbone=True, image_size=(88, 88),
                   builtin_samples=True, epochs=10, learning_rate=0.01)
     values.update(changes)
-    return TrainConfig(**values).resolved()
+    return TrainConfig.from_dict(values).resolved()
 
 
 def rate_at(rate, step):

@@ -27,7 +27,7 @@ def cached_config(tmp_path, **changes):
         workdir=str(tmp_path / "work"), export_dir=str(tmp_path / "export"),
     )
     values.update(changes)
-    return TrainConfig(**values).resolved(7, 2)
+    return TrainConfig.from_dict(values).resolved(7, 2)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_sources_of_one_image_go_through_the_backbone_once(built, tmp_path):
 
 def test_a_cache_built_for_other_settings_is_refused(built):
     config, model, cache, train_files, val_files = built
-    other = pfc.cache_key(dataclasses.replace(config, tps_max_offset=0.3, seed=5), model,
-                          train_files, val_files)
+    changed = TrainConfig.from_dict({**config.to_dict(), "tps_max_offset": 0.3, "seed": 5})
+    other = pfc.cache_key(changed, model, train_files, val_files)
     with pytest.raises(ValueError, match=r"built for other settings") as error:
         pfc.PairFeatureCache(config.feature_cache, other)
     assert "seed: 0 in the cache, 5 now" in str(error.value)

@@ -23,7 +23,7 @@ def config(**changes):
     values = dict(backbone="small", weights="none", train_backbone=True, image_size=(88, 88),
                   resize_size=(48, 64), batch_size=2, validation_steps=2)
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)
 
 
 def batches(dataset):

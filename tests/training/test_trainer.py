@@ -21,7 +21,7 @@ def tiny_config(tmp_path, **changes):
         workdir=str(tmp_path / "work"), export_dir=str(tmp_path / "export"),
     )
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)
 
 
 def test_run_then_rerun_then_a_different_config(tmp_path, caplog):
