@@ -106,7 +106,8 @@ def test_align_uses_the_two_stage_model_without_model(tmp_path):
     Image.fromarray(image).save(tmp_path / "a.png")
     Image.fromarray(image[40:, 30:]).save(tmp_path / "b.png")
     completed = subprocess.run(
-        [sys.executable, "-m", "keras_geomatch.align", "a.png", "b.png", "--out", "fig.png"],
+        [sys.executable, os.path.join(REPO, "trainers", "align.py"), "a.png", "b.png",
+         "--out", "fig.png"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
@@ -116,7 +117,12 @@ def test_align_uses_the_two_stage_model_without_model(tmp_path):
 
 
 def test_the_align_programs_default_is_the_shipped_two_stage_model():
-    from keras_geomatch import align as align_program
+    from absl import flags
 
-    assert align_program.DEFAULT_TWO_STAGE == kg.pretrained.DEFAULT_TWO_STAGE
-    assert len(kg.list_pretrained()[align_program.DEFAULT_TWO_STAGE]["stages"]) == 2
+    from trainers import align as align_program
+
+    flag_values = flags.FlagValues()
+    align_program.define_flags(flag_values)
+    default = flag_values["model"].default
+    assert default == kg.pretrained.DEFAULT_TWO_STAGE
+    assert len(kg.list_pretrained()[default]["stages"]) == 2
