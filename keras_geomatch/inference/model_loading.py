@@ -101,11 +101,6 @@ def find_geomatch_model(model, where=None):
     )
 
 
-def geomatch_image_size(model):
-    """Deprecated: `model.image_size`."""
-    return require_geomatch_model(model).image_size
-
-
 def describe_geomatch_model(model):
     """A short description, e.g. `'affine, 240×240 input (geomatch_affine_vgg16)'`."""
     model = require_geomatch_model(model)

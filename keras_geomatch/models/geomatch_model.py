@@ -292,14 +292,3 @@ def add_warped_image_output(model, name=None):
         name=name or f"{model.name}_warp",
     )
 
-
-# Deprecated: read `model.geometric_model` / `model.backbone`. Kept while
-# other modules still import them.
-def geometric_model_of(model):
-    """Deprecated: `model.geometric_model`."""
-    return require_geomatch_model(model).geometric_model
-
-
-def backbone_of(model):
-    """Deprecated: `model.backbone`."""
-    return require_geomatch_model(model).backbone

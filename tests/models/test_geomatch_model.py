@@ -272,13 +272,12 @@ def test_a_mixed_precision_model_loads_computing_as_saved(tmp_path):
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
 
 
-def test_deprecated_readers_and_non_geomatch_models():
-    from keras_geomatch.models import backbone_of
-    from keras_geomatch.models import geometric_model_of
+def test_non_geomatch_models_are_refused_with_the_upgrade_named():
+    from keras_geomatch.models import require_geomatch_model
 
     model = _tiny("tps")
-    assert geometric_model_of(model) == "tps" and backbone_of(model) == "small"
+    assert (model.geometric_model, model.backbone) == ("tps", "small")
     plain = keras.Model(model.input, model.output)
-    for function in (geometric_model_of, add_warped_image_output):
+    for function in (require_geomatch_model, add_warped_image_output):
         with pytest.raises(ValueError, match="Expected a keras_geomatch GeomatchModel.*upgrade_legacy_model"):
             function(plain)
