@@ -153,9 +153,8 @@ class GeomatchModel(keras.Model):
             features_a = feature_l2_norm(feature_extraction(preprocess(source)))
             features_b = feature_l2_norm(feature_extraction(preprocess(target)))
         else:
-            # One backbone call on [A; B]: the same features, and on CPU a batch
-            # of 2 runs about 1.5× faster per image than two batches of 1
-            # (benchmarks/RESULTS.md).
+            # One backbone call on [A; B]: the same features, faster on CPU
+            # than two calls (benchmarks/RESULTS.md).
             pair = keras.layers.Concatenate(axis=0, dtype="float32", name=PAIR_BATCH)(
                 [source, target]
             )

@@ -3,11 +3,8 @@
 Under `mixed_bfloat16` the backbone and the regression's convolutions compute
 in bfloat16; the variables, the L2 norms, the correlation, the regression's
 Dense (θ), the grid generators, the sampler and the loss stay float32 (the
-layers pin it). Measured with VGG-16 at 240×240 (benchmarks/RESULTS.md): on a
-CPU with AMX-BF16, inference 6.8× and training steps 6.3× faster than float32;
-θ within 5e-3 (affine) / 1.2e-2 (TPS) of float32, grid points within 1.4 px,
-the evaluation fixture's PCK@0.1 unchanged (affine) or within one keypoint
-(TPS).
+layers pin it). How much faster and how close to float32 it is was measured
+with VGG-16 at 240×240 (benchmarks/RESULTS.md, `mixed_precision_accuracy.py`).
 
 `auto` picks `mixed_bfloat16` only where bfloat16 arithmetic is native, so
 that it is both faster and as accurate as measured:
