@@ -93,12 +93,16 @@ def warp_images(images, stages, output_size, max_grid_points=DEFAULT_MAX_GRID_PO
         raise ValueError(f"Expected a positive output_size. Received: output_size={output_size}")
     if min(images.shape[1:3]) < 1:
         raise ValueError(f"Expected non-empty images. Received: shape={images.shape}")
-    grid = geometry.identity_grid(height, width)
+    # The identity grid's coordinates along each axis; a band's grid is made
+    # from them (the whole grid would be 8 bytes per target pixel).
+    xs = geometry.identity_grid(1, width)[0, :, 0]
+    ys = geometry.identity_grid(height, 1)[:, 0, 1]
     output = np.empty((batch_size, height, width, images.shape[-1]), np.float32)
     rows_per_band = max(1, int(max_grid_points) // max(1, width * batch_size))
     for start in range(0, height, rows_per_band):
         stop = min(height, start + rows_per_band)
-        points = tf.reshape(grid[start:stop], [-1, 2])
+        grid_x, grid_y = tf.meshgrid(xs, ys[start:stop])
+        points = tf.reshape(tf.stack([grid_x, grid_y], axis=-1), [-1, 2])
         mapped = geometry.compose_map_points(points, stages)
         mapped = tf.broadcast_to(mapped, [batch_size, (stop - start) * width, 2]).numpy()
         for index in range(batch_size):
