@@ -183,3 +183,22 @@ def test_train_ends_with_the_synthetic_pck(tmp_path):
     # The export's SavedModel messages. (TensorFlow's start-up lines: see
     # test_help_exits_0_without_starting_tensorflow.)
     assert "fingerprint" not in completed.stderr and "Sharding" not in completed.stderr
+
+
+def test_the_package_defers_tensorflow_only_when_asked():
+    probe = (
+        "import sys, keras_geomatch as kg\n"
+        "before = 'tensorflow' in sys.modules\n"
+        "import keras\n"
+        "registered = keras.saving.get_registered_object('keras_geomatch>TransformedGridLoss')\n"
+        "kg.build_geomatch_model\n"
+        "print(before, registered is not None, 'tensorflow' in sys.modules)\n"
+    )
+    deferred = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              env=environment(KERAS_GEOMATCH_DEFER_IMPORT="1"), timeout=300)
+    eager = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           env=environment(), timeout=300)
+    # Deferred: no TensorFlow, nothing registered until the API is used.
+    assert deferred.stdout.split() == ["False", "False", "True"], deferred.stderr[-2000:]
+    # As usual: TensorFlow and the registered layers and loss on import.
+    assert eager.stdout.split() == ["True", "True", "True"], eager.stderr[-2000:]
