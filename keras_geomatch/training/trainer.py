@@ -61,6 +61,8 @@ from keras_geomatch.training import strategies
 from keras_geomatch.training.best_checkpoint import BestCheckpoint
 from keras_geomatch.training.learning_rate import make_learning_rate
 from keras_geomatch.training.synthetic_pck import evaluate_synthetic_pck
+from keras_geomatch.training.tensorboard_logs import LOG_DIR
+from keras_geomatch.training.tensorboard_logs import tensorboard_callback
 from keras_geomatch.training.train_config import RESUMABLE_CHANGES
 from keras_geomatch.training.train_config import TrainConfig
 from keras_geomatch.training.train_config import describe_differences
@@ -74,7 +76,6 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
-LOG_DIR = "logs"
 
 _JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
 
@@ -322,16 +323,6 @@ def _fit(model, config, train_dataset, val_dataset, backup, best, start_step, st
         if model.stop_training:
             break
     return history
-
-
-def tensorboard_callback(workdir):
-    """Keras's TensorBoard callback writing to `workdir/logs`.
-
-    Per epoch: scalars (`epoch_loss`, `epoch_learning_rate` in `train/`,
-    `epoch_loss` in `validation/`) and weight histograms; once, the model's
-    graph. `custom_loop` writes the same scalars.
-    """
-    return keras.callbacks.TensorBoard(os.path.join(workdir, LOG_DIR), histogram_freq=1)
 
 
 def _best_state(best):

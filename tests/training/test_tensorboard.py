@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_geomatch.training.custom_loop import EpochScalars
-from keras_geomatch.training.trainer import tensorboard_callback
+from keras_geomatch.training.tensorboard_logs import tensorboard_callback
 
 
 def read_events(folder):
@@ -64,3 +64,27 @@ def test_the_custom_loop_writes_the_scalars_as_keras_does(tmp_path):
         assert got.keys() == expected.keys()
         for tag in expected:
             np.testing.assert_allclose(got[tag], expected[tag], rtol=1e-6, err_msg=tag)
+
+
+def test_a_geomatch_model_gets_its_training_graph(tmp_path):
+    # Keras writes its layer-level summary only for classes named Functional or
+    # Sequential; the op graph of the train step is what TensorBoard's Graphs
+    # tab shows, and it must be there for our model class too.
+    from keras_geomatch import losses
+    from tests.inference.tiny_models import tiny_model
+
+    model = tiny_model("affine")
+    model.compile(keras.optimizers.Adam(1e-3), losses.TransformedGridLoss("affine"))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 88, 88, 3)).astype("float32")
+    theta = np.tile(np.asarray([[1, 0, 0, 0, 1, 0]], "float32"), (2, 1))
+    model.fit({"source_image": images, "target_image": images[::-1]}, theta, epochs=1,
+              verbose=0, callbacks=[tensorboard_callback(tmp_path)])
+    graphs = []
+    for path in glob.glob(f"{tmp_path}/logs/train/events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            if event.graph_def:
+                graph = tf.compat.v1.GraphDef()
+                graph.ParseFromString(event.graph_def)
+                graphs.append(graph)
+    assert len(graphs) == 1
+    assert any("feature_correlation" in node.name for node in graphs[0].node)
