@@ -2,14 +2,9 @@
 
 TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX512-VNNI,
 AVX512-BF16 or AMX (Intel Cascade Lake and newer, AMD Zen 4 and newer). On
-other x86 CPUs it keeps them off and convolutions run through Eigen. On a
-2-core AMD EPYC (Zen 3, AVX2 only), three alternated runs of each
-(benchmarks/RESULTS.md) showed oneDNN faster or the same:
-
-* full-size training step (VGG-16, frozen, batch 16): 1.27× faster
-  (medians 6.99 s vs 8.91 s);
-* full-size inference: 1.17× at batch 1 (487 vs 568 ms), 1.08× at batch 16;
-* quick-start training step: 1.06×, within the noise of that machine.
+other x86 CPUs it keeps them off and convolutions run through Eigen. On an
+AVX2-only CPU, alternated runs (benchmarks/RESULTS.md, the Zen 3 section)
+showed oneDNN faster or the same for training and inference.
 
 `TF_ENABLE_ONEDNN_OPTS` is read once, when TensorFlow starts. Importing
 `keras_geomatch` before TensorFlow therefore sets it to 1 unless the user

@@ -69,7 +69,7 @@ def define_flags(flag_values=flags.FLAGS):
         "mixed_precision": flags.DEFINE_enum(
             "mixed_precision", "float32", ["float32", "mixed_bfloat16"],
             "Compute policy of the exported models. float32 (default) runs as fast anywhere; "
-            "mixed_bfloat16 is about 7x faster on serving hardware with native bf16 (CPUs with "
+            "mixed_bfloat16 is much faster on serving hardware with native bf16 (CPUs with "
             "AMX-BF16/AVX512-BF16, GPUs of compute capability >= 8.0) and slower elsewhere. "
             "No 'auto': the serving machine is not this one.",
             flag_values=flag_values,

@@ -1,7 +1,7 @@
 r"""Trains the geometric matching CNN on synthetic pairs (Rocco et al. 2017).
 
 Quick start (an affine head on the shipped VGG-16, from the feature cache, on the
-built-in sample photographs; about 2 minutes on a 2-core CPU):
+built-in sample photographs):
 
     python trainers/train.py --flagfile=trainers/configs/quickstart.flags
 

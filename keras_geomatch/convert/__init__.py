@@ -3,7 +3,7 @@
 Needs PyTorch only to read the file (``pip install 'keras-geomatch[convert]'``);
 importing this package does not import torch.
 
-    python -m keras_geomatch.convert best_affine_vgg.pth.tar affine_vgg.keras
+    python trainers/convert_checkpoint.py best_affine_vgg.pth.tar affine_vgg.keras
 """
 
 from keras_geomatch.convert.converter import convert_checkpoint

@@ -7,7 +7,7 @@ exported serving graph and the evaluation share.
     result = align("saved_models/NAME/model.keras", "source.jpg", "target.jpg")
     result.theta, result.warped_source, result.map_points([[x, y]])
 
-The command line `python -m keras_geomatch.align` wraps `align` and
+The program `trainers/align.py` wraps `align` and
 `save_alignment_figure` (the figure needs matplotlib, the `plot` extra).
 """
 

@@ -7,17 +7,38 @@
     result = training.train(config, workdir="workdirs/try")
 
 `trainers/train.py` is the command-line front end (absl flags → TrainConfig).
+
+`TrainConfig` is imported here (it does not start TensorFlow); the rest on
+first use, so that the programs read their flags before TensorFlow starts.
 """
 
-from keras_geomatch.training.best_checkpoint import BestCheckpoint
-from keras_geomatch.training.custom_loop import run_custom_loop
-from keras_geomatch.training.learning_rate import make_learning_rate
-from keras_geomatch.training.strategies import make_strategy
-from keras_geomatch.training.synthetic_pck import evaluate_synthetic_pck
-from keras_geomatch.training.synthetic_pck import synthetic_pck_per_pair
+import importlib
+
 from keras_geomatch.training.train_config import TrainConfig
-from keras_geomatch.training.trainer import build_model
-from keras_geomatch.training.trainer import export_trained_model
-from keras_geomatch.training.trainer import train
-from keras_geomatch.training.training_backup import BackupCallback
-from keras_geomatch.training.training_backup import TrainingBackup
+
+# Public name -> the submodule defining it (these import TensorFlow).
+_LAZY = {
+    "BestCheckpoint": "best_checkpoint",
+    "run_custom_loop": "custom_loop",
+    "make_learning_rate": "learning_rate",
+    "make_strategy": "strategies",
+    "evaluate_synthetic_pck": "synthetic_pck",
+    "synthetic_pck_per_pair": "synthetic_pck",
+    "build_model": "trainer",
+    "export_trained_model": "trainer",
+    "train": "trainer",
+    "BackupCallback": "training_backup",
+    "TrainingBackup": "training_backup",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

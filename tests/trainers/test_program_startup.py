@@ -49,17 +49,7 @@ def run_spied(tmp_path, program, *argv):
     return completed, spy_file.read_text().split()
 
 
-# train.py reads its flags from TrainConfig, which keras_geomatch/training/__init__.py
-# imports together with the trainer (TensorFlow); strict: it fails once that is fixed.
-_TRAIN_CONFIG_IMPORTS_TF = pytest.mark.xfail(
-    strict=True, reason="keras_geomatch.training imports TensorFlow with train_config")
-
-
-@pytest.mark.parametrize(
-    "program",
-    [pytest.param(p, marks=_TRAIN_CONFIG_IMPORTS_TF) if p == "train.py" else p
-     for p in sorted(PROGRAMS)],
-)
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
 def test_help_exits_0_without_starting_tensorflow(tmp_path, program):
     completed, imported = run_spied(tmp_path, program, "--help")
     assert completed.returncode == 0, completed.stderr[-2000:]

@@ -104,11 +104,6 @@ def test_the_choices_listed_without_keras_are_the_registries():
     assert train_config.MIXED_PRECISION_POLICIES == mixed_precision.CHOICES
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="keras_geomatch/training/__init__.py imports the trainer (TensorFlow); the "
-    "package's lazy import (KERAS_GEOMATCH_DEFER_IMPORT) does not cover it yet",
-)
 def test_train_config_imports_without_tensorflow():
     code = ("import sys, keras_geomatch.training.train_config; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
