@@ -65,7 +65,9 @@ def read_image_list(list_path, root=None):
       first row is taken as a header unless its first cell ends with an image
       extension.
 
-    Relative paths are resolved against `root`, or against the folder of the
+    The list is read as UTF-8; bytes that are not (a Latin-1 file name, say)
+    name the file as the operating system does. Relative paths are resolved
+    against `root`, or against the folder of the
     list file when `root` is None. Duplicate entries are kept (they weight
     the image).
 
@@ -90,7 +92,8 @@ def read_image_list(list_path, root=None):
     if list_path.lower().endswith(".csv"):
         entries = _read_csv_paths(list_path)
     else:
-        with open(list_path, encoding="utf-8") as f:
+        # Names that are not valid UTF-8 come back as os.listdir gives them.
+        with open(list_path, encoding="utf-8", errors="surrogateescape") as f:
             entries = [line.strip() for line in f]
         entries = [e for e in entries if e and not e.startswith("#")]
     if not entries:
@@ -108,7 +111,7 @@ def read_image_list(list_path, root=None):
 
 
 def _read_csv_paths(list_path):
-    with open(list_path, newline="", encoding="utf-8") as f:
+    with open(list_path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
     if not rows:
         return []

@@ -18,7 +18,6 @@ sampler for the source and target of the whole batch.
 
 import logging
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
@@ -144,8 +143,10 @@ def make_pair_dataset(
     if not files:
         raise ValueError("Expected at least one image file. Received: files=[]")
 
+    skipped = skipped if skipped is not None else image_check.SkippedImages()
+    skipped_before = skipped.count
     usable, skipped = image_check.check_image_files(
-        files, mode=check_images, min_side=min_image_side, skipped=skipped
+        files, mode=check_images, min_side=min_image_side, skipped=skipped, log_total=False
     )
     image_bytes = 3 * config.resize_size[0] * config.resize_size[1]
     if cache_decoded is None:
@@ -154,6 +155,17 @@ def make_pair_dataset(
         load_image, usable = _cached_loader(usable, config.resize_size, skipped)
     else:
         load_image = _file_loader(usable, config.resize_size)
+        if check_images != "decode":
+            logger.warning(
+                "check_images=%r: a file whose data TensorFlow cannot decode will be left out "
+                "of the stream without a count; check_images='decode' finds and counts them "
+                "before training.",
+                check_images,
+            )
+    if skipped.count > skipped_before:
+        logger.warning(
+            "Skipped %d of %d image files.", skipped.count - skipped_before, len(files)
+        )
     if not usable:
         reasons = "; ".join(f"{p}: {r}" for p, r in skipped.items[:3])
         raise ValueError(
@@ -221,9 +233,10 @@ def make_pair_dataset(
     else:
         indices = tf.data.Dataset.range(int(start), num_files)
     dataset = indices.map(element, num_parallel_calls=num_parallel_calls, deterministic=True)
-    # A file that passed the check but still fails to decode is dropped (and
-    # logged by TensorFlow) rather than stopping a long run.
-    dataset = dataset.ignore_errors(log_warning=True)
+    # The last resort: a file that fails to decode after the check (checked
+    # by header only, or changed since) is dropped rather than stopping a
+    # long run. TensorFlow's own log line would be its internals.
+    dataset = dataset.ignore_errors(log_warning=False)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(pairs, num_parallel_calls=num_parallel_calls, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -240,14 +253,6 @@ def _file_loader(files, size):
     return load
 
 
-def _plain_reason(message):
-    """TensorFlow's error text without its internals ('{{function_node ...}}', op names)."""
-    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    first = re.sub(r"\{\{[^}]*\}\}", "", first)
-    first = re.sub(r"\[Op:[^\]]*\]", "", first)
-    return first.strip(" .") or "unknown error"
-
-
 def _cached_loader(files, size, skipped):
     """Decodes every file now; returns a loader indexing the in-memory stack."""
     images, usable = [], []
@@ -256,9 +261,9 @@ def _cached_loader(files, size, skipped):
             images.append(load_resized_image(tf.constant(os.fsencode(path)), size).numpy())
             usable.append(path)
         except tf.errors.OpError as error:
-            reason = f"TensorFlow could not decode it: {_plain_reason(error.message)}"
+            reason = f"TensorFlow could not decode it: {image_check.plain_tf_reason(error.message)}"
             skipped.add(path, reason)
-            logger.warning("Skipping image %s: %s", path, reason)
+            logger.warning("Skipping image %s: %s", image_check.printable_path(path), reason)
     if not images:
         return None, usable
     stack = tf.constant(np.stack(images))

@@ -89,3 +89,13 @@ def test_read_image_list_missing_or_empty_list(tmp_path):
     empty.write_text("# nothing\n\n")
     with pytest.raises(ValueError, match="empty.txt"):
         data.read_image_list(empty)
+
+
+@pytest.mark.parametrize("list_name", ["list.txt", "list.csv"])
+def test_a_list_naming_a_file_that_is_not_utf8_finds_it(tmp_path, list_name):
+    folder = os.fsencode(str(tmp_path))
+    odd = os.path.join(folder, b"caf\xe9.png")  # Latin-1: not valid UTF-8
+    write_constant(os.fsdecode(odd), (1, 2, 3))
+    (tmp_path / list_name).write_bytes(b"caf\xe9.png\n")
+    assert data.read_image_list(tmp_path / list_name) == [os.fsdecode(odd)]
+    assert data.list_image_files(tmp_path) == [os.fsdecode(odd)]

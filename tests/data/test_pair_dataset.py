@@ -302,19 +302,106 @@ def test_a_file_name_that_is_not_utf8_is_used(tmp_path, cache_decoded):
     assert len(batches) == 1 and batches[0][0]["source_image"].shape[0] == 2
 
 
-def test_a_png_tensorflow_cannot_decode_is_skipped_with_a_plain_reason(tmp_path):
-    good = write_image(str(tmp_path / "good.png"), smooth_rgb(40, 50, seed=7))
-    whole = open(write_image(str(tmp_path / "x.png"), smooth_rgb(40, 50, seed=8)), "rb").read()
-    cut = tmp_path / "cut.png"
-    cut.write_bytes(whole[:-12])  # no IEND chunk: Pillow loads it, TensorFlow refuses
+def _bmp_16_bit(path, width=24, height=20):
+    """A valid 16-bit (5-5-5) BMP: Pillow reads it as RGB, TensorFlow refuses it."""
+    import struct
+
+    row = (width * 2 + 3) // 4 * 4
+    pixels = bytes(range(256)) * (row * height // 256 + 1)
+    pixels = pixels[: row * height]
+    header = b"BM" + struct.pack("<IHHI", 54 + len(pixels), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 16, 0, len(pixels), 2835, 2835, 0, 0)
+    with open(path, "wb") as f:
+        f.write(header + info + pixels)
+    return path
+
+
+def _odd_files(tmp_path):
+    """Files Pillow opens and decodes but TensorFlow cannot, and the good ones beside them."""
+    import os
+
+    whole = open(write_image(str(tmp_path / "whole.png"), smooth_rgb(40, 50, seed=8)), "rb").read()
+    assert whole.endswith(b"IEND\xaeB`\x82")
+    odd = {
+        "cut_in_iend.png": whole[:-5],  # cut inside the last 12 bytes (the IEND chunk)
+        "no_iend.png": whole[:-12],  # exactly without its IEND chunk
+        "cut_in_idat_crc.png": whole[:-14],  # IEND gone and the last IDAT's CRC cut
+    }
+    bad = []
+    for name, content in odd.items():
+        (tmp_path / name).write_bytes(content)
+        bad.append(str(tmp_path / name))
+    bad.append(_bmp_16_bit(str(tmp_path / "deep16.bmp")))
+    folder = os.fsencode(str(tmp_path))
+    latin1_cut = os.path.join(folder, b"cut-caf\xe9.png")  # not valid UTF-8
+    with open(latin1_cut, "wb") as f:
+        f.write(whole[:-12])
+    bad.append(os.fsdecode(latin1_cut))
+    good = [
+        write_image(str(tmp_path / "good.png"), smooth_rgb(40, 50, seed=7)),
+        write_image(str(tmp_path / "good24.bmp"), smooth_rgb(30, 30, seed=9)),
+    ]
+    latin1_good = os.path.join(folder, b"good-\xff.png")
+    with open(latin1_good, "wb") as f:
+        f.write(whole)
+    good.append(os.fsdecode(latin1_good))
+    os.remove(str(tmp_path / "whole.png"))
+    return good, bad
+
+
+@pytest.mark.parametrize(
+    "check_images, cache_decoded",
+    [("decode", False), ("decode", True), ("header", False), ("header", True), ("none", True)],
+)
+def test_files_tensorflow_cannot_decode_are_skipped_counted_and_named_in_one_plain_line(
+    tmp_path, caplog, capfd, check_images, cache_decoded
+):
+    good, bad = _odd_files(tmp_path)
+    files = data.list_image_files(str(tmp_path))
+    assert sorted(files) == sorted(good + bad)
+    skipped = data.SkippedImages()
+    with caplog.at_level(logging.WARNING, logger="keras_geomatch.data"):
+        dataset = _dataset(files, _config(), batch_size=len(files), training=False,
+                           check_images=check_images, cache_decoded=cache_decoded,
+                           skipped=skipped)
+        batches = _take(dataset, 2)
+    assert sum(len(b[2]) for b in batches) == len(good)  # every good file is used
+    assert sorted(skipped.paths) == sorted(bad)  # every odd one skipped and counted
+    assert f"Skipped {len(bad)} of {len(files)} image files." in caplog.text
+    for path, reason in skipped.items:
+        assert "{{" not in reason and "[Op:" not in reason and "function_node" not in reason
+        shown = data.image_check.printable_path(path)
+        lines = [r.getMessage() for r in caplog.records if shown in r.getMessage()]
+        assert len(lines) == 1 and reason in lines[0], (path, lines)
+    assert "cut-caf\\xe9.png" in caplog.text  # the non-UTF-8 name, escaped
+    output = capfd.readouterr()
+    for stream in (output.out, output.err):
+        assert "{{function_node" not in stream and "[Op:" not in stream
+
+
+def test_the_structure_checks_say_what_is_wrong(tmp_path):
     from keras_geomatch.data import image_check
 
-    skipped = image_check.SkippedImages()
-    dataset = _dataset([good, str(cut)], _config(), batch_size=1, cache_decoded=True,
-                       training=False, skipped=skipped)
-    assert len(_take(dataset, 1)) == 1
-    reasons = dict(skipped.items)
-    if str(cut) in reasons:  # skipped by the pre-check or by TensorFlow: either way counted
-        assert "{{" not in reasons[str(cut)] and "function_node" not in reasons[str(cut)]
-    else:
-        pytest.fail(f"the cut PNG was neither used nor skipped: {skipped.items}")
+    good, bad = _odd_files(tmp_path)
+    reasons = {p.rsplit("/", 1)[-1]: image_check.check_image_file(p, decode=False) for p in bad}
+    assert "IEND" in reasons["cut_in_iend.png"] and "cut short" in reasons["cut_in_iend.png"]
+    assert "before its IEND chunk" in reasons["no_iend.png"]
+    assert "'IDAT'" in reasons["cut_in_idat_crc.png"]
+    assert "16 bits per pixel" in reasons["deep16.bmp"]
+    assert all(image_check.check_image_file(p, decode=False) is None for p in good)
+    # A corrupt CRC in a whole file is caught too.
+    content = bytearray(open(good[0], "rb").read())
+    content[-13] ^= 0xFF  # the last byte of the last IDAT chunk's CRC
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(bytes(content))
+    assert "fails its CRC check" in image_check.check_image_file(str(corrupt), decode=False)
+
+
+def test_plain_tf_reason_strips_tensorflow_internals():
+    from keras_geomatch.data.image_check import plain_tf_reason
+
+    message = (
+        "{{function_node __wrapped__DecodeImage_device_/job:localhost/replica:0/task:0/device:CPU:0}}"
+        " Invalid PNG data, size 6096 [Op:DecodeImage] name: "
+    )
+    assert plain_tf_reason(message) == "Invalid PNG data, size 6096"
