@@ -178,9 +178,8 @@ def _align_files(source, target, model, model2, out, points, points_out, dpi, mi
     )
 
     np.set_printoptions(precision=4, suppress=True)
-    print(f"{result.geometric_model} θ = {result.theta}")
-    if result.theta2 is not None:
-        print(f"{result.geometric_model2} θ2 = {result.theta2}")
+    for index, (geometric_model, theta) in enumerate(result.stages, start=1):
+        print(f"stage {index}: {geometric_model} θ = {theta}")
     if target_points is not None:
         transferred = result.map_points(target_points)
         if points_out:

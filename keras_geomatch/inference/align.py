@@ -71,16 +71,6 @@ class Alignment:
         return self.stages[0][0]
 
     @property
-    def theta2(self):
-        """θ of the second model, or None (`stages[1]`, for the two-stage callers)."""
-        return self.stages[1][1] if len(self.stages) > 1 else None
-
-    @property
-    def geometric_model2(self):
-        """The second model's geometric model, or None (`stages[1]`)."""
-        return self.stages[1][0] if len(self.stages) > 1 else None
-
-    @property
     def description(self):
         """'affine', or 'affine+tps' for two stages."""
         return "+".join(name for name, _ in self.stages)

@@ -55,7 +55,7 @@ def test_writes_the_figure_and_prints_theta(files, tmp_path, capsys):
         capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras", "--out", out
     )
     assert status == 0, stderr
-    assert "affine θ = [0.9" in stdout and f"Wrote {out}" in stdout
+    assert "stage 1: affine θ = [0.9" in stdout and f"Wrote {out}" in stdout
     with Image.open(out) as image:
         assert image.format == "PNG"
 

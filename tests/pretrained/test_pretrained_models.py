@@ -112,7 +112,7 @@ def test_align_uses_the_two_stage_model_without_model(tmp_path):
         env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert "affine θ" in completed.stdout and "tps θ2" in completed.stdout
+    assert "stage 1: affine θ" in completed.stdout and "stage 2: tps θ" in completed.stdout
     assert (tmp_path / "fig.png").stat().st_size > 10_000
 
 

@@ -116,7 +116,7 @@ def test_align_ends_with_its_result_and_prints_no_tensorflow_lines(files, tmp_pa
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stderr == ""
-    assert completed.stdout.startswith("affine θ = [1.")
+    assert completed.stdout.startswith("stage 1: affine θ = [1.")
     assert _last_line(completed.stdout) == f"Wrote {out}"
 
 
