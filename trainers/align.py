@@ -73,6 +73,12 @@ def define_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_integer("dpi", 100, "Resolution of the figure.", lower_bound=1,
                          flag_values=flag_values)
+    flags.DEFINE_float(
+        "max_megapixels", 180.0,
+        "Refuse images with more pixels than this many millions, before decoding them "
+        "(memory grows with the images; raise it if you have the memory).",
+        lower_bound=0.0, flag_values=flag_values,
+    )
     flags.DEFINE_enum(
         "mixed_precision", "auto", ("auto", "float32", "mixed_bfloat16"),
         "Compute policy: 'auto' is mixed_bfloat16 where bf16 is native (a TPU, a GPU of "
@@ -143,7 +149,8 @@ def _check_output_format(path):
         )
 
 
-def _align_files(source, target, model, model2, out, points, points_out, dpi, mixed_precision):
+def _align_files(source, target, model, model2, out, points, points_out, dpi, mixed_precision,
+                 max_megapixels):
     """Does the work of `run`; raises on input errors."""
     _check_matplotlib()
     _check_output_format(out)
@@ -167,10 +174,11 @@ def _align_files(source, target, model, model2, out, points, points_out, dpi, mi
     from keras_geomatch.inference import save_alignment_figure
     from keras_geomatch.inference.model_loading import load_stages
 
-    source_image = load_image(source, "source image")
-    target_image = load_image(target, "target image")
+    source_image = load_image(source, "source image", max_megapixels, keep_uint8=True)
+    target_image = load_image(target, "target image", max_megapixels, keep_uint8=True)
     model, model2 = load_stages(model, model2, mixed_precision=mixed_precision)
-    result = align(model, source_image, target_image, model2=model2)
+    result = align(model, source_image, target_image, model2=model2,
+                   max_megapixels=max_megapixels)
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_alignment_figure(
@@ -201,7 +209,7 @@ def _is_input_error(error):
 
 
 def run(source, target, model=pretrained.DEFAULT_TWO_STAGE, model2=None, out="alignment.png",
-        points=None, points_out=None, dpi=100, mixed_precision="auto"):
+        points=None, points_out=None, dpi=100, mixed_precision="auto", max_megapixels=180.0):
     """Aligns the image files `source` to `target`, writes the figure (and points).
 
     The arguments are the program's (see the module docstring).
@@ -212,7 +220,7 @@ def run(source, target, model=pretrained.DEFAULT_TWO_STAGE, model2=None, out="al
     """
     try:
         _align_files(source, target, model, model2, out, points, points_out, dpi,
-                     mixed_precision)
+                     mixed_precision, max_megapixels)
     except Exception as error:
         if not _is_input_error(error):
             raise
@@ -242,6 +250,7 @@ def main(argv, flag_values=flags.FLAGS):
         points_out=flag_values.points_out,
         dpi=flag_values.dpi,
         mixed_precision=flag_values.mixed_precision,
+        max_megapixels=flag_values.max_megapixels,
     )
 
 

@@ -96,7 +96,7 @@ class Alignment:
         )
 
 
-def align(model, source, target, model2=None):
+def align(model, source, target, model2=None, max_megapixels=image_io.DEFAULT_MAX_MEGAPIXELS):
     """Estimates the transformation between two images and warps the source.
 
     Args:
@@ -110,6 +110,11 @@ def align(model, source, target, model2=None):
         target: the target image B, likewise.
         model2: optional second-stage model (or path), applied to the source
             warped by the first (e.g. affine then TPS).
+        max_megapixels: images with more pixels than this many millions are
+            refused before they are decoded (None: no limit). Memory grows
+            with the images: about 1.6 GB for a 144-megapixel source with a
+            small target, plus 12 bytes a pixel of the target for the warped
+            result (benchmarks/align_memory.py).
 
     Returns:
         An `Alignment`: the stages (θ of each model), the warped source at
@@ -120,12 +125,12 @@ def align(model, source, target, model2=None):
         >>> result.map_points([[10.0, 20.0]])  # where target pixel (10, 20) is in A
     """
     model, model2 = model_loading.load_stages(model, model2)
-    source = image_io.load_image(source, "source")
-    target = image_io.load_image(target, "target")
+    source = image_io.load_image(source, "source", max_megapixels, keep_uint8=True)
+    target = image_io.load_image(target, "target", max_megapixels, keep_uint8=True)
     alignment_chain = chain.AlignmentChain([m for m in (model, model2) if m is not None])
     stages = [
         (name, theta.numpy()[0])
-        for name, theta in alignment_chain.estimate(source[None], target[None])
+        for name, theta in alignment_chain.estimate(source[None], target[None], warp.resize_images)
     ]
     warped_source = warp.warp_images(source[None], stages, target.shape[:2])[0]
     return Alignment(

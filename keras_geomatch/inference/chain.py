@@ -112,7 +112,7 @@ class AlignmentChain:
         """The geometric model of each stage, first first."""
         return [s.geometric_model for s in self.stage_models]
 
-    def estimate(self, source, target):
+    def estimate(self, source, target, resize_images=geometry.resize_images):
         """θ of every stage for image pairs of any size.
 
         Args:
@@ -125,13 +125,11 @@ class AlignmentChain:
             The stages `[(geometric_model, θ float32 (batch, P)), ...]`, one
             per model, first first.
         """
-        source = tf.cast(source, "float32")
-        target = tf.cast(target, "float32")
         resized = {}  # equal stage sizes (the usual case) resize once
 
         def resize(name, images, size):
             if (name, size) not in resized:
-                resized[name, size] = geometry.resize_images(images, size)
+                resized[name, size] = tf.convert_to_tensor(resize_images(images, size), "float32")
             return resized[name, size]
 
         stages = []

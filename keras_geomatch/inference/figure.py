@@ -19,6 +19,8 @@ from keras_geomatch.inference import images as image_io
 from keras_geomatch.inference import warp
 
 _PANEL_INCHES = 4.0
+# The most pixels a panel image keeps on its longer side (enough for dpi 300).
+_PANEL_PIXELS = 1200
 
 
 def _import_matplotlib():
@@ -54,8 +56,9 @@ def make_alignment_figure(alignment, source, target, target_points=None, title=N
             install it).
     """
     Figure, FigureCanvasAgg = _import_matplotlib()
-    source = image_io.load_image(source, "source")
-    target = image_io.load_image(target, "target")
+    # align() already applied its size limit to these images.
+    source = image_io.load_image(source, "source", max_megapixels=None, keep_uint8=True)
+    target = image_io.load_image(target, "target", max_megapixels=None, keep_uint8=True)
     if tuple(target.shape[:2]) != tuple(alignment.target_size) or tuple(source.shape[:2]) != tuple(
         alignment.source_size
     ):
@@ -64,24 +67,33 @@ def make_alignment_figure(alignment, source, target, target_points=None, title=N
             f"source={source.shape[:2]}, target={target.shape[:2]}; the alignment has "
             f"source={alignment.source_size}, target={alignment.target_size}"
         )
-    warped = alignment.warped_source
-    resized = warp.resize_image(source, target.shape[:2])
-    height, width = target.shape[:2]
+    source_size, target_size = source.shape[:2], target.shape[:2]
+    height, width = target_size
+    # Panels are drawn from copies at most _PANEL_PIXELS on a side (a figure
+    # shows no more), so that a large photograph costs no full-size float copy;
+    # `extent` keeps the axes in the images' own pixel coordinates.
+    source_extent = _extent(source.shape[:2])
+    target_extent = _extent(target.shape[:2])
+    shown_size = _display_size(target.shape[:2])
+    shown_source = warp.resize_image(source, _display_size(source.shape[:2]))
+    target = warp.resize_image(target, shown_size)
+    warped = warp.resize_image(alignment.warped_source, shown_size)
+    resized = warp.resize_image(source, shown_size)
 
     panel_height = _PANEL_INCHES * min(2.0, max(0.4, height / width))
     figure = Figure(figsize=(3 * _PANEL_INCHES, 2 * panel_height + 0.8), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(2, 3)
     panels = [
-        (source, "Source A"),
-        (target, "Target B"),
-        (warped, "Source warped onto B"),
-        (0.5 * resized + 0.5 * target, "Blend A, B before alignment"),
-        (0.5 * warped + 0.5 * target, "Blend after alignment"),
-        (_checkerboard(warped, target), "Checkerboard after alignment"),
+        (shown_source, "Source A", source_extent),
+        (target, "Target B", target_extent),
+        (warped, "Source warped onto B", target_extent),
+        (0.5 * resized + 0.5 * target, "Blend A, B before alignment", target_extent),
+        (0.5 * warped + 0.5 * target, "Blend after alignment", target_extent),
+        (_checkerboard(warped, target), "Checkerboard after alignment", target_extent),
     ]
-    for ax, (image, label) in zip(axes.flat, panels):
-        ax.imshow(_to_uint8(image), interpolation="bilinear")
+    for ax, (image, label, extent) in zip(axes.flat, panels):
+        ax.imshow(_to_uint8(image), interpolation="bilinear", extent=extent)
         ax.set_title(label, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -89,12 +101,12 @@ def make_alignment_figure(alignment, source, target, target_points=None, title=N
     if target_points is not None:
         points = np.asarray(target_points, dtype=np.float64).reshape(-1, 2)
         transferred = alignment.map_points(points)
-        _draw_points(axes[0, 0], transferred, source.shape[:2])
-        _draw_points(axes[0, 1], points, target.shape[:2])
-        _draw_points(axes[0, 2], points, target.shape[:2])
+        _draw_points(axes[0, 0], transferred, source_size)
+        _draw_points(axes[0, 1], points, target_size)
+        _draw_points(axes[0, 2], points, target_size)
         inside = np.sum(
             np.all(
-                (transferred >= 0) & (transferred <= (source.shape[1] - 1, source.shape[0] - 1)),
+                (transferred >= 0) & (transferred <= (source_size[1] - 1, source_size[0] - 1)),
                 axis=1,
             )
         )
@@ -111,6 +123,18 @@ def save_alignment_figure(path, alignment, source, target, target_points=None, t
     figure = make_alignment_figure(alignment, source, target, target_points, title)
     figure.savefig(path, dpi=dpi)
     return path
+
+
+def _display_size(size):
+    """`size` scaled down to at most `_PANEL_PIXELS` on its longer side."""
+    scale = min(1.0, _PANEL_PIXELS / max(size))
+    return tuple(max(2, int(round(s * scale))) for s in size)
+
+
+def _extent(size):
+    """imshow's extent that puts pixel (x, y) of an image of `size` at (x, y)."""
+    height, width = size
+    return (-0.5, width - 0.5, height - 0.5, -0.5)
 
 
 def _to_uint8(image):

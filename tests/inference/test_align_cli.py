@@ -206,3 +206,43 @@ def test_points_that_map_beyond_float32_are_a_one_line_error(files, tmp_path, ca
                                "--points", points])
     stderr = capsys.readouterr().err
     assert status == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1
+
+
+def test_images_above_max_megapixels_are_refused_in_one_line(files, tmp_path, capsys):
+    # a.png has 60×80 = 0.0048 megapixels.
+    status, stdout, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras",
+        "--out", tmp_path / "out.png", "--max_megapixels", "0.004",
+    )
+    assert status == 2 and stdout == ""
+    assert stderr.count("\n") == 1 and "max_megapixels" in stderr and "source" in stderr
+    assert not (tmp_path / "out.png").exists()
+    status, _, stderr = _run(
+        capsys, files / "a.png", files / "b.jpg", "--model", files / "affine.keras",
+        "--out", tmp_path / "out.png", "--max_megapixels", "0.005",
+    )
+    assert status == 0, stderr
+
+
+def test_the_flag_default_is_the_library_default():
+    from absl import flags
+
+    from keras_geomatch.inference import images
+
+    flag_values = flags.FlagValues()
+    cli.define_flags(flag_values)
+    assert flag_values["max_megapixels"].default == images.DEFAULT_MAX_MEGAPIXELS
+
+
+def test_the_figure_of_a_large_photo_is_drawn_from_small_copies(files, tmp_path):
+    from keras_geomatch.inference import figure
+
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 256, (1500, 2600, 3), dtype=np.uint8)
+    result = align(load_geomatch_model(str(files / "affine.keras")), big, big[:900, :1300])
+    drawn = figure.make_alignment_figure(result, big, big[:900, :1300], [[10.0, 20.0]])
+    shapes = [image.get_array().shape for ax in drawn.axes for image in ax.get_images()]
+    assert shapes[0] == (692, 1200, 3) and all(s == (831, 1200, 3) for s in shapes[1:])
+    # The axes keep the images' own pixel coordinates.
+    assert drawn.axes[0].get_images()[0].get_extent() == [-0.5, 2599.5, 1499.5, -0.5]
+    assert drawn.axes[1].get_xlim() == (-0.5, 1299.5)
