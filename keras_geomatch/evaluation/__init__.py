@@ -2,21 +2,43 @@
 
 Points are `(x, y)` in 0-based pixel coordinates everywhere in this package;
 the readers convert the 1-based values of the PF-WILLOW / PF-PASCAL files.
+
+`EvaluationConfig` is imported here (it starts neither NumPy nor
+TensorFlow); the rest on first use, so that `trainers/evaluate.py` reads and
+checks its settings before TensorFlow starts.
 """
 
-from keras_geomatch.evaluation.fixture_dataset import FixtureDataset
-from keras_geomatch.evaluation.fixture_dataset import make_fixture_dataset
-from keras_geomatch.evaluation.keypoint_pairs import PAIR_FORMATS
-from keras_geomatch.evaluation.keypoint_pairs import KeypointPair
-from keras_geomatch.evaluation.keypoint_pairs import detect_pair_format
-from keras_geomatch.evaluation.keypoint_pairs import read_keypoint_pairs
-from keras_geomatch.evaluation.keypoint_pairs import read_pf_pascal_pairs
-from keras_geomatch.evaluation.keypoint_pairs import read_pf_willow_pairs
-from keras_geomatch.evaluation.pck import PckAccumulator
-from keras_geomatch.evaluation.pck import pck_per_pair
-from keras_geomatch.evaluation.pck import pck_reference_length
-from keras_geomatch.evaluation.evaluate import EvaluationConfig
-from keras_geomatch.evaluation.evaluate import EvaluationResult
-from keras_geomatch.evaluation.evaluate import evaluate_keypoint_pairs
-from keras_geomatch.evaluation.evaluate import run_evaluation
-from keras_geomatch.evaluation.feature_cache import FeatureCache
+import importlib
+
+from keras_geomatch.evaluation.evaluation_config import EvaluationConfig
+
+# Public name -> the submodule defining it (NumPy; evaluate: TensorFlow too).
+_LAZY = {
+    "FixtureDataset": "fixture_dataset",
+    "make_fixture_dataset": "fixture_dataset",
+    "PAIR_FORMATS": "keypoint_pairs",
+    "KeypointPair": "keypoint_pairs",
+    "detect_pair_format": "keypoint_pairs",
+    "read_keypoint_pairs": "keypoint_pairs",
+    "read_pf_pascal_pairs": "keypoint_pairs",
+    "read_pf_willow_pairs": "keypoint_pairs",
+    "PckAccumulator": "pck",
+    "pck_per_pair": "pck",
+    "pck_reference_length": "pck",
+    "EvaluationResult": "evaluate",
+    "evaluate_keypoint_pairs": "evaluate",
+    "run_evaluation": "evaluate",
+    "FeatureCache": "feature_cache",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -33,10 +33,9 @@ import os
 import keras
 import numpy as np
 
+from keras_geomatch.evaluation.evaluation_config import DEFAULT_PAIRS_FILES  # noqa: F401
+from keras_geomatch.evaluation.evaluation_config import EvaluationConfig  # noqa: F401
 from keras_geomatch.evaluation.feature_cache import FeatureCache
-from keras_geomatch.evaluation.keypoint_pairs import PAIR_FORMATS
-from keras_geomatch.evaluation.keypoint_pairs import detect_pair_format
-from keras_geomatch.evaluation.keypoint_pairs import read_keypoint_pairs
 from keras_geomatch.evaluation.pck import PckAccumulator
 from keras_geomatch.inference import chain
 from keras_geomatch.inference import images as image_io
@@ -46,123 +45,11 @@ from keras_geomatch.inference import split_model
 from keras_geomatch.inference import warp
 from keras_geomatch.models import mixed_precision as mixed_precision_lib
 
-# Pairs file looked for under the dataset root when none is given (the names
-# the reference's datasets use).
-DEFAULT_PAIRS_FILES = {
-    "pf-willow": "test_pairs_pf.csv",
-    "pf-pascal": "test_pairs_pf_pascal.csv",
-}
 IDENTITY = "identity"
 TWO_STAGE_CACHE_NOTE = (
     "two-stage: the second stage's source A1 = warp(A, θ1) depends on the pair, so only "
     "B's second-stage features are cached; A1 goes through the second backbone once per pair"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationConfig:
-    """What to evaluate and where to write the result.
-
-    Attributes:
-        model: `.keras` file of the (first-stage) geomatch model.
-        dataset_root: folder the image paths of the pairs file are relative to.
-        model2: optional `.keras` file of a second-stage model (or the name
-            of a shipped one-stage model).
-        dataset: 'pf-willow', 'pf-pascal' or 'auto' (from the CSV header).
-        pairs_csv: the pairs file; a relative path is looked up in the
-            working directory, then under `dataset_root`. None: the
-            dataset's default file name under `dataset_root`
-            (`DEFAULT_PAIRS_FILES`).
-        alphas: PCK thresholds α, one or several.
-        batch_size: pairs per batch (and images per backbone call).
-        output_json: where to write the results; None: `pck_<dataset>.json`
-            next to the last model file; '' writes nothing.
-        use_feature_cache: reuse each image's features across its pairs
-            (False recomputes them for every pair: same numbers, slower).
-        verbose: 1 shows a progress bar, 0 is silent.
-        mixed_precision: 'auto' (mixed_bfloat16 where bf16 is native, else
-            float32; see `models.mixed_precision`), 'float32' or
-            'mixed_bfloat16': the policy the models compute under.
-    """
-
-    model: str
-    dataset_root: str
-    model2: str | None = None
-    dataset: str = "auto"
-    pairs_csv: str | None = None
-    alphas: tuple = (0.1,)
-    batch_size: int = 16
-    output_json: str | None = None
-    use_feature_cache: bool = True
-    verbose: int = 1
-    mixed_precision: str = mixed_precision_lib.AUTO
-
-    def __post_init__(self):
-        choices = mixed_precision_lib.INFERENCE_CHOICES
-        if self.mixed_precision not in choices:
-            raise ValueError(
-                f"Unknown mixed_precision. Expected one of {choices}. "
-                f"Received: mixed_precision={self.mixed_precision!r}"
-            )
-        if self.dataset not in PAIR_FORMATS:
-            raise ValueError(
-                f"Unknown dataset. Expected one of {PAIR_FORMATS}. "
-                f"Received: dataset={self.dataset!r}"
-            )
-        alphas = tuple(float(a) for a in np.atleast_1d(self.alphas))
-        if not alphas or not all(np.isfinite(a) and a >= 0 for a in alphas):
-            raise ValueError(
-                f"Expected one or more finite alphas >= 0. Received: alphas={self.alphas!r}"
-            )
-        object.__setattr__(self, "alphas", alphas)
-        if int(self.batch_size) < 1:
-            raise ValueError(f"Expected batch_size >= 1. Received: batch_size={self.batch_size}")
-        object.__setattr__(self, "batch_size", int(self.batch_size))
-
-    def resolve_pairs_csv(self):
-        """The pairs file to read.
-
-        Raises:
-            FileNotFoundError: no such file (the message lists where it looked).
-        """
-        if self.pairs_csv:
-            candidates = [self.pairs_csv]
-            if not os.path.isabs(self.pairs_csv):
-                candidates.append(os.path.join(self.dataset_root, self.pairs_csv))
-        elif self.dataset in DEFAULT_PAIRS_FILES:
-            candidates = [os.path.join(self.dataset_root, DEFAULT_PAIRS_FILES[self.dataset])]
-        else:
-            candidates = [os.path.join(self.dataset_root, n) for n in DEFAULT_PAIRS_FILES.values()]
-        for candidate in candidates:
-            if os.path.isfile(candidate):
-                return candidate
-        raise FileNotFoundError(
-            f"Pairs file not found; looked for {candidates}. Give it with pairs_csv (--pairs_csv)."
-        )
-
-    def resolve_output_json(self, dataset_format):
-        """The JSON path to write, or None for none.
-
-        Default: `evaluations/pck_<dataset>_<model>.json` under the working
-        directory, never inside a model's folder (an export replaces that
-        folder as a whole). `<model>` is a shipped model's name, or the
-        folder name of a `.keras` file (`saved_models/NAME/model.keras` →
-        NAME); two stages are joined by '+'.
-        """
-        if self.output_json is not None:
-            return self.output_json or None
-        label = "+".join(_model_label(m) for m in (self.model, self.model2) if m)
-        return os.path.join("evaluations", f"pck_{dataset_format}_{label}.json")
-
-
-def _model_label(model):
-    if not isinstance(model, (str, os.PathLike)):
-        return getattr(model, "name", "model")
-    path = os.path.abspath(os.fspath(model))
-    stem = os.path.splitext(os.path.basename(path))[0]
-    folder = os.path.basename(os.path.dirname(path))
-    label = folder if stem == "model" and folder else stem
-    return label if os.path.exists(path) else os.fspath(model)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -367,9 +254,7 @@ def run_evaluation(config, print_fn=print):
     Returns:
         The `EvaluationResult`.
     """
-    pairs_csv = config.resolve_pairs_csv()
-    dataset_format = detect_pair_format(pairs_csv) if config.dataset == "auto" else config.dataset
-    pairs = read_keypoint_pairs(pairs_csv, config.dataset_root, format=dataset_format)
+    pairs_csv, dataset_format, pairs = config.read_pairs()
     policy, why = mixed_precision_lib.resolve_dtype_policy(config.mixed_precision)
     model, model2 = model_loading.load_stages(config.model, config.model2, mixed_precision=policy)
     print_fn(f"Pairs: {len(pairs)} from {pairs_csv} ({dataset_format})")

@@ -280,8 +280,9 @@ def test_evaluation_theta_equals_align_with_the_full_models(fixture, reuse_csv):
     result = evaluate_keypoint_pairs(pairs, model1, model2, batch_size=3)
     for index, pair in enumerate(pairs):
         aligned = align(model1, pair.source_path, pair.target_path, model2=model2)
-        np.testing.assert_allclose(result.thetas[index], aligned.theta, atol=1e-5)
-        np.testing.assert_allclose(result.thetas2[index], aligned.theta2, atol=1e-5)
+        (_, theta1), (_, theta2) = aligned.stages
+        np.testing.assert_allclose(result.thetas[index], theta1, atol=1e-5)
+        np.testing.assert_allclose(result.thetas2[index], theta2, atol=1e-5)
 
 
 def test_batch_size_does_not_change_the_result(fixture, fixture_pairs):
