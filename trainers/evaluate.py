@@ -12,8 +12,14 @@ Two stages (affine, then TPS on the affine-warped source), several α:
         --alpha=0.05,0.1,0.15 --output_json=results/willow_affine_tps.json
 
 Prints a per-category table (the identity baseline beside the model) and
-writes the results as JSON (default: `pck_<dataset>.json` next to the last
-model). The work is done by `keras_geomatch.evaluation.run_evaluation`.
+writes the results as JSON (default: `evaluations/pck_<dataset>_<model>.json`
+in the working directory). The work is done by
+`keras_geomatch.evaluation.run_evaluation`.
+
+Every flag is a setting of `keras_geomatch.evaluation.EvaluationConfig`
+(`--alpha` is its `alphas`, `--cache_features` its `use_feature_cache`).
+The settings, the model files, the pairs file and the images it names are
+checked before TensorFlow starts.
 
 The last lines printed are the table and `Wrote OUTPUT_JSON`. Exit status:
 0 on success, 2 on a usage or input error (a one-line message on stderr).
@@ -32,128 +38,61 @@ if __name__ == "__main__":  # run as a script: trainers/ is sys.path[0]
 else:
     from trainers import cli_support
 
-DATASETS = ("auto", "pf-willow", "pf-pascal")
-
 
 def define_flags(flag_values=flags.FLAGS):
-    """Defines this program's flags on `flag_values` (tests pass a fresh `FlagValues`)."""
-    flags.DEFINE_string(
-        "model",
-        None,
-        "The .keras geomatch model (the first stage for two stages), or the name of a "
-        "shipped model: affine_vgg16, tps_vgg16, affine_tps_vgg16 (two stages).",
-        required=True,
+    """Defines this program's flags on `flag_values` (tests pass a fresh `FlagValues`);
+    returns their names.
+
+    One flag per `EvaluationConfig` setting, with its default and help
+    (`keras_geomatch.config_flags`).
+    """
+    from keras_geomatch import config_flags
+    from keras_geomatch.evaluation.evaluation_config import EvaluationConfig
+
+    names = config_flags.define_flags(EvaluationConfig, flag_values, module_name=__name__)
+    # Refused while the flags are parsed, as a bad enum value is.
+    flags.register_validator(
+        "batch_size", lambda value: value >= 1, message="--batch_size must be >= 1",
         flag_values=flag_values,
     )
-    flags.DEFINE_string(
-        "model2",
-        None,
-        "Optional second-stage .keras model or shipped one-stage name (e.g. TPS after affine).",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_enum(
-        "dataset",
-        "auto",
-        DATASETS,
-        "Format of the pairs file; 'auto' reads it from the CSV header.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_string(
-        "pairs_csv",
-        None,
-        "The pairs CSV. Relative paths are tried in the working directory, then under "
-        "--dataset_root. Default: test_pairs_pf.csv (PF-WILLOW) or test_pairs_pf_pascal.csv "
-        "(PF-PASCAL) under --dataset_root.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_string(
-        "dataset_root",
-        None,
-        "Folder the image paths of the pairs file are relative to.",
-        required=True,
-        flag_values=flag_values,
-    )
-    flags.DEFINE_list(
-        "alpha",
-        ["0.1"],
-        "PCK threshold(s) α, comma-separated, e.g. 0.05,0.1.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_integer(
-        "batch_size",
-        16,
-        "Pairs per batch (and images per backbone call).",
-        lower_bound=1,
-        flag_values=flag_values,
-    )
-    flags.DEFINE_string(
-        "output_json",
-        None,
-        "Where to write the results. Default: evaluations/pck_<dataset>_<model>.json in the "
-        "working directory (never inside an export folder); an empty string writes nothing.",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_bool(
-        "cache_features",
-        True,
-        "Compute each image's features once for all its pairs; --nocache_features "
-        "recomputes them for every pair (same numbers, slower; for checking).",
-        flag_values=flag_values,
-    )
-    flags.DEFINE_enum(
-        "mixed_precision",
-        "auto",
-        ("auto", "float32", "mixed_bfloat16"),
-        "Compute policy: 'auto' is mixed_bfloat16 where bf16 is native (TPU, GPU with compute "
-        "capability >= 8.0, CPU with AMX-BF16 or AVX512-BF16), else float32. PCK under bf16 "
-        "was measured within one keypoint of float32 (benchmarks/RESULTS.md).",
-        flag_values=flag_values,
-    )
+    return names
 
 
 def config_from_flags(flag_values=flags.FLAGS):
-    """The `EvaluationConfig` that the parsed flags describe."""
-    from keras_geomatch.evaluation import EvaluationConfig
+    """The `EvaluationConfig` that the parsed flags describe.
 
-    try:
-        alphas = tuple(float(a) for a in flag_values.alpha)
-    except ValueError:
-        raise ValueError(
-            f"Expected --alpha as comma-separated numbers. Received: {','.join(flag_values.alpha)}"
-        ) from None
-    return EvaluationConfig(
-        model=flag_values.model,
-        model2=flag_values.model2,
-        dataset=flag_values.dataset,
-        pairs_csv=flag_values.pairs_csv,
-        dataset_root=flag_values.dataset_root,
-        alphas=alphas,
-        batch_size=flag_values.batch_size,
-        output_json=flag_values.output_json,
-        use_feature_cache=flag_values.cache_features,
-        mixed_precision=flag_values.mixed_precision,
-    )
+    Raises:
+        ValueError: an --alpha item that is no number, or what
+            `EvaluationConfig` rejects.
+    """
+    from keras_geomatch import config_flags
+    from keras_geomatch.evaluation.evaluation_config import EvaluationConfig
+
+    return config_flags.from_flags(EvaluationConfig, flag_values)
 
 
-def _check_inputs(flag_values):
-    """The checks that need no TensorFlow: the models and the dataset folder exist."""
-    cli_support.check_model_argument(flag_values.model, "--model")
-    cli_support.check_model_argument(flag_values.model2, "--model2")
-    if not os.path.isdir(flag_values.dataset_root):
+def check_inputs(config):
+    """The checks that need no TensorFlow: the models exist, and the pairs file
+    and the images it names are there and readable as the dataset's format."""
+    cli_support.check_model_argument(config.model, "--model")
+    cli_support.check_model_argument(config.model2, "--model2")
+    if not os.path.isdir(config.dataset_root):
         raise FileNotFoundError(
-            f"Expected --dataset_root to be a folder. Received: {flag_values.dataset_root}"
+            f"Expected --dataset_root to be a folder. Received: {config.dataset_root}"
         )
+    config.read_pairs()  # read again by run_evaluation: a few milliseconds
 
 
 def main(argv, flag_values=flags.FLAGS):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        _check_inputs(flag_values)
+        config = config_from_flags(flag_values)
+        check_inputs(config)
         cli_support.start_tensorflow()
         from keras_geomatch.evaluation import run_evaluation
 
-        run_evaluation(config_from_flags(flag_values))
+        run_evaluation(config)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return cli_support.USAGE_ERROR

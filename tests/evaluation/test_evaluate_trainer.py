@@ -73,8 +73,43 @@ def test_bad_flag_values_are_refused():
         _config(*REQUIRED, "--dataset=willow")
     with pytest.raises(flags.IllegalFlagValueError):
         _config(*REQUIRED, "--batch_size=0")
-    with pytest.raises(ValueError, match="comma-separated numbers"):
+    with pytest.raises(ValueError, match="--alpha as comma-separated float values"):
         _config(*REQUIRED, "--alpha=0.1,big")
+    with pytest.raises(ValueError, match="finite alphas >= 0"):
+        _config(*REQUIRED, "--alpha=0.1,-0.05")
+
+
+def test_the_flags_are_the_config_fields():
+    flag_values = flags.FlagValues()
+    names = trainer.define_flags(flag_values)
+    assert names == [
+        "model", "dataset_root", "model2", "dataset", "pairs_csv", "alpha", "batch_size",
+        "output_json", "cache_features", "mixed_precision",
+    ]
+    assert "verbose" not in flag_values  # the program always shows its progress bar
+    # Every flag has its help text (not the fallback: the field's name).
+    assert all(flag_values[name].help not in ("", name) for name in names)
+    for missing in REQUIRED:  # each of the two is required
+        given = [arg for arg in REQUIRED if arg != missing]
+        flag_values = flags.FlagValues()
+        trainer.define_flags(flag_values)
+        with pytest.raises(flags.IllegalFlagValueError, match=missing.split("=")[0][2:]):
+            flag_values(["evaluate.py", *given])
+
+
+def test_check_inputs_reads_the_pairs_before_tensorflow_is_needed(tmp_path):
+    data = make_fixture_dataset(tmp_path / "data", num_images=2, transform=[[1, 0, 0], [0, 1, 0]])
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"")  # only its existence is checked here
+    trainer.check_inputs(_config(f"--model={model}", f"--dataset_root={data.root}"))
+    with pytest.raises(FileNotFoundError, match="Pairs file not found"):
+        trainer.check_inputs(_config(f"--model={model}", f"--dataset_root={tmp_path}"))
+    with pytest.raises(FileNotFoundError, match="Expected --dataset_root to be a folder"):
+        trainer.check_inputs(_config(f"--model={model}", f"--dataset_root={tmp_path / 'no'}"))
+    (tmp_path / "bad.csv").write_text("a,b,c\n")
+    with pytest.raises(ValueError, match="cannot tell the pairs format"):
+        trainer.check_inputs(_config(f"--model={model}", f"--dataset_root={data.root}",
+                                     f"--pairs_csv={tmp_path / 'bad.csv'}"))
 
 
 def test_main_rejects_stray_arguments():

@@ -75,12 +75,24 @@ def test_help_exits_0_without_starting_tensorflow(tmp_path, program):
         ("export.py", ["--export_dir=out"], "error: flag --model=None"),
         ("evaluate.py", ["--model=m.keras", "--dataset_root=.", "--unknown_flag"],
          "error: Unknown command line flag 'unknown_flag'"),
+        ("evaluate.py", ["--model=m.keras", "--dataset_root=."],
+         "error: Pairs file not found; looked for ['./test_pairs_pf.csv', "
+         "'./test_pairs_pf_pascal.csv']"),
+        ("evaluate.py", ["--model=m.keras", "--dataset_root=.", "--pairs_csv=pairs.csv"],
+         "error: pairs.csv, row 1 (line 2): the source image 'a.png' does not exist"),
+        ("evaluate.py", ["--model=m.keras", "--dataset_root=.", "--alpha=0.1,-1"],
+         "error: Expected one or more finite alphas >= 0"),
     ],
 )
 def test_input_and_usage_errors_are_one_line_before_tensorflow(tmp_path, program, argv,
                                                                 message):
     if program == "align.py":  # a target that exists, so that the source is what is missing
         (tmp_path / "b.png").write_bytes(b"")
+    if program == "evaluate.py":  # a model file, and a pairs file naming images that are not there
+        (tmp_path / "m.keras").write_bytes(b"")
+        (tmp_path / "pairs.csv").write_text(
+            "source_image,target_image,class,XA,YA,XB,YB\na.png,b.png,1,1;2,1;2,1;2,1;2\n"
+        )
     completed, imported = run_spied(tmp_path, program, *argv)
     assert completed.returncode == 2
     assert completed.stderr.startswith(message), completed.stderr
