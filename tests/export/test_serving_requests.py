@@ -1,4 +1,4 @@
-"""The README's client requests (REST JSON, gRPC PredictRequest), built and run.
+"""The client requests of docs/serving.md (REST JSON, gRPC PredictRequest), built and run.
 
 A request is validated the way TF Serving does it, against the SignatureDef
 in `saved_model.pb` (input keys, dtypes, shapes), then decoded and run on the
@@ -126,7 +126,7 @@ def test_grpc_predict_request_matches_the_signature_and_runs(
         ("serving_default", {"source_image": source, "target_image": target}),
         ("map_points", {"source_image": source, "target_image": target, "points": points}),
     ):
-        # As in the README:
+        # As in docs/serving.md:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "geomatch"
         request.model_spec.signature_name = name
