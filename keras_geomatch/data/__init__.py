@@ -13,10 +13,9 @@ TensorFlow on import); the rest on first use, so that the command-line
 programs read the config without starting TensorFlow.
 """
 
-import importlib
-
 from keras_geomatch.data.pair_config import PairConfig
 from keras_geomatch.data.random_theta import random_theta
+from keras_geomatch.lazy_names import lazy_names
 
 # Public name -> the submodule defining it (these import TensorFlow).
 _LAZY = {
@@ -38,13 +37,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

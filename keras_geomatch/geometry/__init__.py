@@ -23,12 +23,11 @@ ranges can be read without starting TensorFlow (the command-line programs
 define their flags from them).
 """
 
-import importlib
-
 from keras_geomatch.geometry.geometric_model import GeometricModel
 from keras_geomatch.geometry.ranges import AffineRanges
 from keras_geomatch.geometry.ranges import HomographyRanges
 from keras_geomatch.geometry.ranges import TpsRanges
+from keras_geomatch.lazy_names import lazy_names
 
 # Public name -> the submodule defining it (these import TensorFlow).
 _LAZY = {
@@ -53,13 +52,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

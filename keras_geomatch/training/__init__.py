@@ -12,8 +12,7 @@
 first use, so that the programs read their flags before TensorFlow starts.
 """
 
-import importlib
-
+from keras_geomatch.lazy_names import lazy_names
 from keras_geomatch.training.train_config import TrainConfig
 
 # Public name -> the submodule defining it (these import TensorFlow).
@@ -32,13 +31,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
