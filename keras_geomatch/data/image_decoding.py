@@ -5,10 +5,9 @@ grayscale is repeated to RGB, an alpha channel is dropped.
 
 A JPEG much larger than the size it is wanted at is decoded at 1/2, 1/4 or
 1/8 scale by libjpeg's DCT scaling, which skips part of the decoding work and
-is itself a low-pass filter; the resize then starts from a smaller image. On
-a 2-core Zen 3 EPYC, pairs from 12-megapixel JPEGs (4032×3024) took 65 ms of
-CPU each instead of 94 (1.4× the pairs/s), from 1920×1080 ones 22 instead of
-26 ms (`benchmarks/pipeline_throughput.py --jpeg-size`). The pixels stay
+is itself a low-pass filter; the resize then starts from a smaller image
+(the saving is measured by `benchmarks/pipeline_throughput.py --jpeg-size`,
+figures in benchmarks/RESULTS.md). The pixels stay
 within about half a grey level on average of a whole decode (PSNR 45 dB, see
 tests/data/test_image_decoding.py).
 """
