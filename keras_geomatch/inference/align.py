@@ -111,10 +111,10 @@ def align(model, source, target, model2=None, max_megapixels=image_io.DEFAULT_MA
         model2: optional second-stage model (or path), applied to the source
             warped by the first (e.g. affine then TPS).
         max_megapixels: images with more pixels than this many millions are
-            refused before they are decoded (None: no limit). Memory grows
-            with the images: about 1.6 GB for a 144-megapixel source with a
-            small target, plus 12 bytes a pixel of the target for the warped
-            result (benchmarks/align_memory.py).
+            refused before they are decoded (None: no limit). Beyond the
+            model, memory grows by about 7 bytes a source pixel (decoded,
+            kept uint8) and 12 a target pixel (the float32 warped source);
+            measured by benchmarks/align_memory.py.
 
     Returns:
         An `Alignment`: the stages (θ of each model), the warped source at
