@@ -8,9 +8,8 @@ TensorFlow); the rest on first use, so that `trainers/evaluate.py` reads and
 checks its settings before TensorFlow starts.
 """
 
-import importlib
-
 from keras_geomatch.evaluation.evaluation_config import EvaluationConfig
+from keras_geomatch.lazy_names import lazy_names
 
 # Public name -> the submodule defining it (NumPy; evaluate: TensorFlow too).
 _LAZY = {
@@ -32,13 +31,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
