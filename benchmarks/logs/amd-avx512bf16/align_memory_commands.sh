@@ -8,3 +8,4 @@ nice python benchmarks/align_memory.py --megapixels 12,50,144 --both --package_r
 nice python benchmarks/align_memory.py --megapixels 12,50,144 --both --package_root /tmp/kg_h1/proposed > after_with_proposed_align_change.txt
 nice python benchmarks/align_memory.py --megapixels 144 --package_root /work/main > working_tree_chain_unchanged_144.txt
 nice python benchmarks/align_memory.py --megapixels 144 --both --package_root /tmp/kg_h1/wt > after_with_proposed_chain_align_change_144.txt
+nice python benchmarks/align_memory.py --megapixels 12,50,144 --both --package_root /work/main > align_memory_final_main.txt   # the final main of 2026-12-05
