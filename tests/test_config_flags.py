@@ -207,8 +207,15 @@ def test_definitions_that_cannot_be_flags_are_refused():
         config_flags.leaves(NumberChoices)
 
 
-def test_the_module_imports_no_tensorflow():
-    code = ("import sys, keras_geomatch.config_flags; "
+# The modules the programs read their flags from, before TensorFlow starts.
+@pytest.mark.parametrize("module", [
+    "keras_geomatch.config_flags",
+    "keras_geomatch.training.train_config",
+    "keras_geomatch.data.pair_config",
+    "keras_geomatch.geometry.ranges",
+])
+def test_config_modules_import_no_tensorflow(module):
+    code = (f"import sys, {module}; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
