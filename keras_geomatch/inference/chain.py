@@ -120,6 +120,12 @@ class AlignmentChain:
                 (any real or integer dtype).
             target: `(batch, H_t, W_t, 3)` images B, likewise; the sizes of A
                 and B may differ.
+            resize_images: `(images, (height, width))` → the images resized,
+                corner-aligned bilinear (`geometry.resize_images`, TF ops, the
+                default, also when traced); `align` passes `warp.resize_images`,
+                the same values computed from uint8 numpy images in row bands,
+                so that a large photograph is never copied whole into a
+                float32 tensor.
 
         Returns:
             The stages `[(geometric_model, θ float32 (batch, P)), ...]`, one
