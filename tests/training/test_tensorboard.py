@@ -29,7 +29,9 @@ def epoch_scalars(folder):
 
 def fit_with_tensorboard(workdir):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    # Named: an automatic name ("sequential_3") depends on the models made before.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")],
+                             name="sequential")
     model.compile(keras.optimizers.Adam(0.125), "mse")
     x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
     return model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y),
