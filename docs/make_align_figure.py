@@ -64,6 +64,9 @@ def main(argv=None):
     sys.path.insert(0, REPO)  # run from a checkout without installing
     from PIL import Image
 
+    from trainers import cli_support
+
+    cli_support.defer_package_import()  # TensorFlow starts quietly, in align_program.run
     from trainers import align as align_program
 
     source, target, source_points, target_points = example_pair()

@@ -40,6 +40,8 @@ _ABSL_LEVEL = {"info": absl_logging.INFO, "warning": absl_logging.WARNING,
 # custom operations are on"): severity letter, MMDD, space.
 _PRE_INIT_HEADER = "WARNING: All log messages before absl::InitializeLog() is called"
 _HIDDEN_SEVERITIES = {"info": "", "warning": "I", "error": "IW"}
+# The first line of any C++ log message (severity letter, MMDD, space).
+_ANY_HEADER = re.compile(r"^[IWEF]\d{4} ")
 
 
 def defer_package_import():
@@ -105,7 +107,8 @@ def start_tensorflow():
     the package import.
     """
     if "tensorflow" not in sys.modules:
-        level = flags.FLAGS["log_level"].value if "log_level" in flags.FLAGS else "info"
+        # Without the flag (a script calling a program's `run`): quiet too.
+        level = flags.FLAGS["log_level"].value if "log_level" in flags.FLAGS else "error"
         hidden = _HIDDEN_SEVERITIES[level]
         if hidden:
             _import_filtering_stderr(hidden)
@@ -139,12 +142,26 @@ def _import_filtering_stderr(hidden_severities):
             text = captured.read().decode("utf-8", "replace")
             lines = text.splitlines(keepends=True)
             if not failed:
-                lines = [
-                    line for line in lines
-                    if not pattern.match(line) and not line.startswith(_PRE_INIT_HEADER)
-                ]
+                lines = _drop_messages(lines, pattern)
             sys.stderr.write("".join(lines))
             sys.stderr.flush()
+
+
+def _drop_messages(lines, pattern):
+    """`lines` without the messages whose first line matches `pattern`.
+
+    A message may go on over several lines (cpu_feature_guard's "To enable
+    the following instructions: ..."): lines up to the next header go with it.
+    """
+    kept, dropping = [], False
+    for line in lines:
+        if line.startswith(_PRE_INIT_HEADER) or pattern.match(line):
+            dropping = True
+        elif _ANY_HEADER.match(line):
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    return kept
 
 
 def check_model_argument(value, flag):

@@ -50,8 +50,8 @@ def define_flags(flag_values=flags.FLAGS):
     return config_flags.define_flags(TrainConfig, flag_values, module_name=__name__)
 
 
-def config_from_flags(flag_values=flags.FLAGS):
-    """The `TrainConfig` of parsed flags, validated.
+def config_from_flags(flag_values=flags.FLAGS, model_checks=True):
+    """The `TrainConfig` of parsed flags, validated (see `TrainConfig.validate`).
 
     Raises:
         ValueError: a list flag with a bad item, or what `TrainConfig`
@@ -60,7 +60,7 @@ def config_from_flags(flag_values=flags.FLAGS):
     from keras_geomatch import config_flags
     from keras_geomatch.training.train_config import TrainConfig
 
-    return config_flags.from_flags(TrainConfig, flag_values).validate()
+    return config_flags.from_flags(TrainConfig, flag_values).validate(model_checks)
 
 
 def _error(error):
@@ -72,11 +72,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected positional arguments: {argv[1:]}")
     try:
-        config = config_from_flags(flags.FLAGS)
+        config = config_from_flags(flags.FLAGS, model_checks=False)  # before TensorFlow
+        cli_support.start_tensorflow()
+        config.validate()  # and what needs the backbones (Keras)
     except (ValueError, FileNotFoundError) as error:
         return _error(error)
     logging.getLogger("keras_geomatch").setLevel(logging.INFO)  # the run's progress
-    cli_support.start_tensorflow()
     from keras_geomatch import training
 
     try:

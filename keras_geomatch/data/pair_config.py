@@ -12,14 +12,15 @@ nested ranges dataclass, and each of its fields `f` becomes
 Every field has its help text in `metadata["help"]`.
 
 Only the standard library is imported here (and `geometry.ranges`, which
-imports nothing else): flags are defined before TensorFlow starts. Building
-a `PairConfig` checks `geometric_model` against the registry, which does
-import TensorFlow.
+imports nothing else): flags are defined, and a `PairConfig` is built and
+checked, before TensorFlow starts.
 """
 
 import dataclasses
 from typing import Tuple
 
+from keras_geomatch.geometry.geometric_model import GEOMETRIC_MODEL_NAMES
+from keras_geomatch.geometry.geometric_model import GeometricModel
 from keras_geomatch.geometry.ranges import AffineRanges
 from keras_geomatch.geometry.ranges import HomographyRanges
 from keras_geomatch.geometry.ranges import TpsRanges
@@ -37,6 +38,18 @@ def _check_size(name, value):
             f"Expected {name} as (height, width), two integers >= 2. Received: {name}={value!r}"
         )
     return size
+
+
+def _check_geometric_model(name):
+    """The name of a geometric model (a name or a `GeometricModel`), without TensorFlow."""
+    if isinstance(name, GeometricModel):
+        name = name.name
+    if name not in GEOMETRIC_MODEL_NAMES:
+        raise ValueError(
+            f"Unknown geometric_model. Expected one of {sorted(GEOMETRIC_MODEL_NAMES)}. "
+            f"Received: geometric_model={name!r}"
+        )
+    return name
 
 
 def _field(default, help_text):
@@ -86,7 +99,10 @@ class PairConfig:
         TpsRanges(max_offset=0.2)
     """
 
-    geometric_model: str = _field("affine", "Geometric model of θ.")
+    geometric_model: str = dataclasses.field(
+        default="affine",
+        metadata={"help": "Geometric model of θ.", "choices": GEOMETRIC_MODEL_NAMES},
+    )
     image_size: Tuple[int, int] = _field(
         (240, 240), "Size of the source and target images: height,width."
     )
@@ -106,14 +122,11 @@ class PairConfig:
     hom: HomographyRanges = _ranges_field(HomographyRanges, "Ranges of random homography θgt.")
 
     def __post_init__(self):
-        # The registry imports TensorFlow: only when a config is built.
-        from keras_geomatch.geometry import transforms
-
         # frozen=True forbids plain assignment, even in __post_init__.
         def store(name, value):
             object.__setattr__(self, name, value)
 
-        store("geometric_model", transforms.get_geometric_model(self.geometric_model).name)
+        store("geometric_model", _check_geometric_model(self.geometric_model))
         store("image_size", _check_size("image_size", self.image_size))
         store("resize_size", _check_size("resize_size", self.resize_size))
         store("padding_factor", check_range("padding_factor", self.padding_factor, 0.0, 1.0, low_open=True))

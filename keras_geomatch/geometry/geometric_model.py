@@ -9,6 +9,11 @@ and the exporter all go through an entry.
 import dataclasses
 from typing import Callable, Tuple
 
+# The names of `transforms.GEOMETRIC_MODELS`, readable without TensorFlow so
+# that the programs check --geometric_model before it starts (a test pins
+# the two together).
+GEOMETRIC_MODEL_NAMES = ("affine", "hom", "hom_matrix", "tps")
+
 
 def no_map_options():
     """The `map_options` of a model whose point map takes no options."""

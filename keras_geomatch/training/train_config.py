@@ -183,16 +183,20 @@ class TrainConfig:
                 object.__setattr__(self, field.name, tuple(value))
 
     # --------------------------------------------------------------- checks
-    def validate(self):
+    def validate(self, model_checks=True):
         """Raises `ValueError` (or `FileNotFoundError`) on a bad or
         contradictory setting; returns the config for chaining.
 
-        `pairs` was checked when built (`PairConfig`)."""
-        self._validate_model()
+        `pairs` was checked when built (`PairConfig`). With
+        `model_checks=False`, the checks that need the backbone registry
+        (Keras, so TensorFlow) are left out: the programs run those once
+        TensorFlow has started."""
         self._validate_data()
         self._validate_optimisation()
         self._validate_system()
         self._validate_output()
+        if model_checks:
+            self._validate_model()
         return self
 
     def _validate_model(self):
@@ -248,6 +252,19 @@ class TrainConfig:
                 "Contradictory flags: builtin_samples brings its own validation images. "
                 f"Received also: val_dir={self.val_dir!r}, val_list={self.val_list!r}"
             )
+        # Missing inputs are reported here, before TensorFlow starts.
+        for name in ("train_dir", "val_dir"):
+            if getattr(self, name) and not os.path.isdir(getattr(self, name)):
+                raise FileNotFoundError(
+                    f"Expected {name} to be a folder of images. "
+                    f"Received: {name}={getattr(self, name)!r} (no such folder)"
+                )
+        for name in ("train_list", "val_list"):
+            if getattr(self, name) and not os.path.isfile(getattr(self, name)):
+                raise FileNotFoundError(
+                    f"Expected {name} to be a text file of image paths. "
+                    f"Received: {name}={getattr(self, name)!r} (no such file)"
+                )
         _check_choice("feature_cache_dtype", self.feature_cache_dtype, FEATURE_CACHE_DTYPES)
         if self.feature_cache and self.train_backbone:
             raise ValueError(

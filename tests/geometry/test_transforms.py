@@ -122,3 +122,9 @@ def test_low_precision_theta_is_mapped_in_float32():
     theta = identity_theta("affine", 1).astype(np.float16)
     out = map_points(theta, np.zeros((2, 2), np.float32), "affine")
     assert out.dtype.name == "float32"
+
+
+def test_the_names_readable_without_tensorflow_are_the_registry():
+    from keras_geomatch.geometry.geometric_model import GEOMETRIC_MODEL_NAMES
+
+    assert GEOMETRIC_MODEL_NAMES == tuple(sorted(GEOMETRIC_MODELS))

@@ -82,6 +82,11 @@ def test_help_exits_0_without_starting_tensorflow(tmp_path, program):
          "error: pairs.csv, row 1 (line 2): the source image 'a.png' does not exist"),
         ("evaluate.py", ["--model=m.keras", "--dataset_root=.", "--alpha=0.1,-1"],
          "error: Expected one or more finite alphas >= 0"),
+        ("train.py", ["--train_dir=missing"],
+         "train.py: error: Expected train_dir to be a folder of images. Received: "
+         "train_dir='missing' (no such folder)"),
+        ("train.py", ["--builtin_samples", "--geometric_model=perspective"],
+         "error: flag --geometric_model=perspective: value should be one of"),
     ],
 )
 def test_input_and_usage_errors_are_one_line_before_tensorflow(tmp_path, program, argv,

@@ -131,10 +131,16 @@ def new_value_args(flag_values, name, weights_file):
 def test_every_flag_changes_the_resolved_config(cli, tmp_path):
     weights_file = tmp_path / "weights.h5"
     weights_file.write_bytes(b"")
+    # The folders and lists the COMPANIONS name must exist (checked by validate).
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "val").mkdir()
+    (tmp_path / "data" / "train.txt").write_text("a.jpg\n")
+    (tmp_path / "data" / "val.txt").write_text("b.jpg\n")
     base_values, names = parse(cli, base_args())
     base = cli.config_from_flags(base_values).resolved(10, 10)
     for name in names:
-        args = new_value_args(base_values, name, weights_file)
+        args = [arg.replace("=/data/", f"={tmp_path}/data/")
+                for arg in new_value_args(base_values, name, weights_file)]
         flag_values, _ = parse(cli, base_args() + args)
         try:
             config = cli.config_from_flags(flag_values).resolved(10, 10)
@@ -160,7 +166,6 @@ def test_every_flag_changes_the_resolved_config(cli, tmp_path):
         (["--weights=torchvision"], "no shipped torchvision"),
         (["--image_size=88,a"], "comma-separated int"),
         (["--affine_scale_range=0.5,x"], "comma-separated float"),
-        (["--geometric_model=perspective"], "Unknown geometric_model"),
         (["--hom_max_offset=0.6"], r"hom_max_offset in \[0.0, 0.5\)"),
     ],
 )
@@ -239,3 +244,20 @@ def test_the_command_line_reports_errors_without_a_traceback():
     result = run_train(*base_args(), "--bogus=1", timeout=120)
     assert result.returncode != 0
     assert "Unknown command line flag 'bogus'" in result.stderr
+
+
+def test_an_unknown_geometric_model_is_refused_while_parsing(cli):
+    # The names come without TensorFlow (geometry.geometric_model), so the
+    # program refuses it before TensorFlow starts.
+    with pytest.raises(flags.IllegalFlagValueError, match="affine|hom|hom_matrix|tps"):
+        parse(cli, base_args() + ["--geometric_model=perspective"])
+
+
+def test_missing_folders_and_lists_are_refused_before_training(cli, tmp_path):
+    for args, message in [
+        (["--train_dir=/no/such/folder"], "train_dir to be a folder of images.*no such folder"),
+        ([f"--train_dir={tmp_path}", "--val_list=/no/such.txt"], "val_list.*no such file"),
+    ]:
+        flag_values, _ = parse(cli, base_args() + ["--nobuiltin_samples", *args])
+        with pytest.raises(FileNotFoundError, match=message):
+            cli.config_from_flags(flag_values, model_checks=False)
