@@ -17,6 +17,7 @@ checked, before TensorFlow starts.
 """
 
 import dataclasses
+import sys
 from typing import Tuple
 
 from keras_geomatch.geometry.geometric_model import GEOMETRIC_MODEL_NAMES
@@ -41,12 +42,21 @@ def _check_size(name, value):
 
 
 def _check_geometric_model(name):
-    """The name of a geometric model (a name or a `GeometricModel`), without TensorFlow."""
+    """The name of a geometric model (a name or a `GeometricModel`), without TensorFlow.
+
+    The built-in names are known without the registry; a model registered
+    at run time (an entry added to `transforms.GEOMETRIC_MODELS`) is known
+    once the registry is loaded, which adding it did.
+    """
     if isinstance(name, GeometricModel):
         name = name.name
-    if name not in GEOMETRIC_MODEL_NAMES:
+    known = set(GEOMETRIC_MODEL_NAMES)
+    registry = sys.modules.get("keras_geomatch.geometry.transforms")
+    if registry is not None:
+        known.update(registry.GEOMETRIC_MODELS)
+    if name not in known:
         raise ValueError(
-            f"Unknown geometric_model. Expected one of {sorted(GEOMETRIC_MODEL_NAMES)}. "
+            f"Unknown geometric_model. Expected one of {sorted(known)}. "
             f"Received: geometric_model={name!r}"
         )
     return name

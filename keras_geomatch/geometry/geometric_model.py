@@ -9,9 +9,9 @@ and the exporter all go through an entry.
 import dataclasses
 from typing import Callable, Tuple
 
-# The names of `transforms.GEOMETRIC_MODELS`, readable without TensorFlow so
-# that the programs check --geometric_model before it starts (a test pins
-# the two together).
+# The names of the built-in `transforms.GEOMETRIC_MODELS`, readable without
+# TensorFlow so that the programs check --geometric_model before it starts (a
+# test pins the two together; a built-in model adds its name here too).
 GEOMETRIC_MODEL_NAMES = ("affine", "hom", "hom_matrix", "tps")
 
 

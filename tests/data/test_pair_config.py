@@ -75,7 +75,7 @@ def test_module_imports_only_the_standard_library_and_ranges(module):
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
     ours = {name for name in imported if name.split(".")[0] == "keras_geomatch"}
-    assert ours <= {"keras_geomatch.geometry.ranges"}
+    assert ours <= {"keras_geomatch.geometry.ranges", "keras_geomatch.geometry.geometric_model"}
     others = imported - ours
     assert all(name.split(".")[0] in sys.stdlib_module_names for name in others), others
 
