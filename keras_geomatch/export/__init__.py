@@ -18,5 +18,3 @@ from keras_geomatch.geometry import resize_images
 from keras_geomatch.export.saved_model import write_saved_model
 from keras_geomatch.export.serving_signatures import MAP_POINTS
 from keras_geomatch.export.serving_signatures import SERVING_DEFAULT
-from keras_geomatch.export.serving_signatures import Stage
-from keras_geomatch.export.serving_signatures import make_stage

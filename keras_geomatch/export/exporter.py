@@ -30,6 +30,7 @@ import numpy as np
 from keras_geomatch.export import atomic_dir
 from keras_geomatch.export import serving_signatures
 from keras_geomatch.export.saved_model import write_saved_model
+from keras_geomatch.inference import chain
 from keras_geomatch.models import upgrade_if_legacy
 
 MODEL_FILE = "model.keras"
@@ -68,10 +69,10 @@ def export_model(model, export_dir, config=None, version=1, second_stage_model=N
     """
     version = _check_version(version)
     model = upgrade_if_legacy(model)
-    stages = [serving_signatures.make_stage(model)]
+    stages = [chain.StageModel.from_model(model)]
     if second_stage_model is not None:
         second_stage_model = upgrade_if_legacy(second_stage_model)
-        stages.append(serving_signatures.make_stage(second_stage_model))
+        stages.append(chain.StageModel.from_model(second_stage_model))
     contents = export_config(stages, config_to_dict(config), version)
     export_dir = os.path.abspath(os.fspath(export_dir))
     with atomic_dir.atomic_directory(export_dir) as staging:

@@ -15,7 +15,7 @@ def write_saved_model(stages, path):
     only TensorFlow ops (loading it needs neither Keras nor keras_geomatch).
 
     Args:
-        stages: sequence of `serving_signatures.Stage`.
+        stages: sequence of `inference.chain.StageModel`.
         path: the directory to create (e.g. `.../serving/1`).
     """
     archive = keras.export.ExportArchive()

@@ -49,20 +49,6 @@ IMAGE_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8)
 POINTS_SPEC = tf.TensorSpec([None, None, 2], tf.float32)
 
 
-# One model of the chain (model, geometric_model, image_size): the chain's class.
-Stage = chain.StageModel
-
-
-def make_stage(model):
-    """The chain's `StageModel` of a model of `build_geomatch_model` (or a loaded one).
-
-    Raises:
-        ValueError: the model does not take `source_image` and `target_image`
-            of a known size, or its θ size matches no geometric model.
-    """
-    return chain.StageModel.from_model(model)
-
-
 def theta_output_names(num_stages):
     """`['theta']` for one stage, `['theta_stage1', 'theta_stage2', ...]` for more."""
     if num_stages == 1:
@@ -80,7 +66,7 @@ def make_signatures(stages):
     """The serving functions of a chain of stages.
 
     Args:
-        stages: sequence of `Stage` (`make_stage`) or geomatch models: one,
+        stages: sequence of `inference.chain.StageModel` or geomatch models: one,
             or e.g. affine then TPS.
 
     Returns:

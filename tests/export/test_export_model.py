@@ -16,6 +16,7 @@ import pytest
 import keras_geomatch
 from keras_geomatch import export
 from keras_geomatch.export import exporter
+from keras_geomatch.inference.chain import StageModel
 from tests.export.conftest import IMAGE_SIZE
 from tests.export.conftest import TRAINING_CONFIG
 from tests.export.test_atomic_dir import make_leftovers
@@ -81,7 +82,7 @@ class _ObjectConfig:
 ])
 def test_config_objects_are_written_as_json(affine_model, config, expected):
     contents = exporter.export_config(
-        [export.make_stage(affine_model)], exporter.config_to_dict(config), 1)
+        [StageModel.from_model(affine_model)], exporter.config_to_dict(config), 1)
     written = json.loads(json.dumps(contents, default=exporter._json_default))
     for key, value in expected.items():
         assert written[key] == value
@@ -102,7 +103,7 @@ def test_the_model_says_what_it_is_whatever_the_config_says(affine_model):
     """config.json describes the exported model: the model's own attributes
     replace what a (mistaken) config says."""
     given = {"geometric_model": "tps", "image_size": [240, 240], "backbone": "vgg16", "lr": 1}
-    contents = exporter.export_config([export.make_stage(affine_model)], given, 1)
+    contents = exporter.export_config([StageModel.from_model(affine_model)], given, 1)
     assert contents["geometric_model"] == affine_model.geometric_model == "affine"
     assert contents["image_size"] == list(affine_model.image_size)
     assert contents["backbone"] == affine_model.backbone and contents["lr"] == 1
