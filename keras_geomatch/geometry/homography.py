@@ -10,6 +10,7 @@ on homogeneous (x, y, 1); the 4-point form gives H with h33 = 1.
 import tensorflow as tf
 
 from keras_geomatch.geometry.geometric_model import GeometricModel
+from keras_geomatch.geometry.random_offsets import randomly_offset
 from keras_geomatch.geometry.ranges import HomographyRanges
 
 HOMOGRAPHY_CORNERS_X = (-1.0, -1.0, 1.0, 1.0)
@@ -96,11 +97,7 @@ def random_homography_4pt_theta(seed, ranges):
     Returns:
         `(8,)` float32.
     """
-    corners = tf.constant(HOMOGRAPHY_CORNERS_X + HOMOGRAPHY_CORNERS_Y, dtype="float32")
-    offset = ranges.max_offset
-    return corners + tf.random.stateless_uniform(
-        [8], seed=seed, minval=-offset, maxval=offset, dtype="float32"
-    )
+    return randomly_offset(HOMOGRAPHY_CORNERS_X + HOMOGRAPHY_CORNERS_Y, seed, ranges.max_offset)
 
 
 def random_homography_matrix_theta(seed, ranges):

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_geomatch.geometry.geometric_model import GeometricModel
+from keras_geomatch.geometry.random_offsets import randomly_offset
 from keras_geomatch.geometry.ranges import TpsRanges
 
 TPS_CONTROL_X = (-1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
@@ -119,11 +120,7 @@ def random_tps_theta(seed, ranges):
     Returns:
         `(18,)` float32.
     """
-    identity = tf.constant(TPS_CONTROL_X + TPS_CONTROL_Y, dtype="float32")
-    offset = ranges.max_offset
-    return identity + tf.random.stateless_uniform(
-        [2 * TPS_NUM_CONTROL_POINTS], seed=seed, minval=-offset, maxval=offset, dtype="float32"
-    )
+    return randomly_offset(TPS_CONTROL_X + TPS_CONTROL_Y, seed, ranges.max_offset)
 
 
 TPS = GeometricModel(
