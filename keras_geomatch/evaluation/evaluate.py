@@ -244,17 +244,19 @@ def evaluate_keypoint_pairs(
     )
 
 
-def run_evaluation(config, print_fn=print):
+def run_evaluation(config, print_fn=print, read_pairs=None):
     """Reads the pairs, loads the model(s), evaluates, prints a table, writes JSON.
 
     Args:
         config: an `EvaluationConfig`.
         print_fn: where the text report goes (e.g. `logging.info`).
+        read_pairs: what `config.read_pairs()` returned, if the caller read
+            them already (the program does, before TensorFlow starts).
 
     Returns:
         The `EvaluationResult`.
     """
-    pairs_csv, dataset_format, pairs = config.read_pairs()
+    pairs_csv, dataset_format, pairs = read_pairs or config.read_pairs()
     policy, why = mixed_precision_lib.resolve_dtype_policy(config.mixed_precision)
     model, model2 = model_loading.load_stages(config.model, config.model2, mixed_precision=policy)
     print_fn(f"Pairs: {len(pairs)} from {pairs_csv} ({dataset_format})")
